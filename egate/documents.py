@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 
 class DocumentType(enum.Enum):
@@ -64,3 +65,38 @@ class TravelDocument:
         if (on.month, on.day) < (self.birth_date.month, self.birth_date.day):
             years -= 1
         return years
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (dates as ISO strings, enums as their values)."""
+        return {
+            "format": self.format.value,
+            "code": self.code,
+            "issuer": self.issuer,
+            "number": self.number,
+            "surname": self.surname,
+            "given_names": self.given_names,
+            "nationality": self.nationality,
+            "birth_date": self.birth_date.isoformat(),
+            "sex": self.sex.value,
+            "expiry_date": self.expiry_date.isoformat(),
+            "optional_data": self.optional_data,
+            "optional_data_2": self.optional_data_2,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TravelDocument:
+        """The inverse of `as_json`."""
+        return cls(
+            format=DocumentType(data["format"]),
+            code=data["code"],
+            issuer=data["issuer"],
+            number=data["number"],
+            surname=data["surname"],
+            given_names=data["given_names"],
+            nationality=data["nationality"],
+            birth_date=date.fromisoformat(data["birth_date"]),
+            sex=Sex(data["sex"]),
+            expiry_date=date.fromisoformat(data["expiry_date"]),
+            optional_data=data.get("optional_data", ""),
+            optional_data_2=data.get("optional_data_2", ""),
+        )
