@@ -20,3 +20,31 @@ def main() -> None:
 for _module in (biometrics.cli, egate.cli, sim.cli):
     for _command in _module.commands:
         main.add_command(_command)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="TCP port (0 = any free).")
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(1), help="Worker processes."
+)
+@click.option("--log-level", default="warning", show_default=True)
+def serve(host: str, port: int, workers: int, log_level: str) -> None:
+    """Run the gate API service (settings from EGATE_* environment variables)."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from api.settings import Settings
+
+    try:
+        Settings()  # fail here, with a readable message, before any worker starts
+    except ValidationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )

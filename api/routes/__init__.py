@@ -1,0 +1,1 @@
+"""One module per resource; `api.app` mounts each module's `router` under `/v1`."""

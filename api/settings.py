@@ -1,0 +1,102 @@
+"""The one settings object of the service, read from the environment (`EGATE_` prefix).
+
+Only `api/` and the CLI read the environment; everything below receives explicit
+arguments built from this object.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Development defaults: usable on a laptop, refused anywhere else.
+DEFAULT_SECRET = "changethis"
+DEFAULT_TEMPLATE_KEY = base64.b64encode(b"egate-development-template-key!!").decode()
+
+
+class Environment(enum.Enum):
+    DEVELOPMENT = "development"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+class InsecureSettings(ValueError):
+    """A default secret was kept outside development."""
+
+    code = "insecure_settings"
+
+    def __init__(self, name: str, environment: Environment) -> None:
+        super().__init__(
+            f"EGATE_{name.upper()} still has its development default; "
+            f"set a secret value before running in {environment.value}"
+        )
+        self.name = name
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told from outside (`EGATE_<FIELD>`).
+
+    Sizes are bytes, image limits pixels (width x height), rates requests per
+    second, times seconds unless the name says otherwise.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="EGATE_", frozen=True, extra="ignore")
+
+    environment: Environment = Environment.DEVELOPMENT
+    database_url: str = "sqlite:///var/egate.db"
+    # Base64 AES-256 key for the templates at rest, and its id (kept beside each ciphertext).
+    template_key: SecretStr = SecretStr(DEFAULT_TEMPLATE_KEY)
+    template_key_id: str = "k1"
+    # An operator token with every role, created at start-up if it does not exist yet.
+    bootstrap_admin_token: SecretStr = SecretStr(DEFAULT_SECRET)
+    gallery_path: Path = Path("var/gallery")
+
+    # Limits on what one client may send.
+    max_request_bytes: int = Field(default=10_000_000, gt=0)
+    max_image_pixels: int = Field(default=16_000_000, gt=0)
+    max_captures_per_transaction: int = Field(default=5, gt=0)
+    gate_rate_per_s: float = Field(default=20.0, gt=0)
+    gate_burst: int = Field(default=40, gt=0)
+
+    # Inference: threads running the face pipeline, how many captures may wait,
+    # and how many concurrent captures are embedded together.
+    inference_threads: int = Field(default=2, gt=0)
+    inference_queue: int = Field(default=32, gt=0)
+    inference_max_batch: int = Field(default=8, gt=0)
+    inference_batch_wait_ms: float = Field(default=2.0, ge=0)
+    retry_after_s: int = Field(default=1, gt=0)
+    # Detection runs on a copy no larger than this (longest side, pixels); 0 = full size.
+    detection_max_side: int = Field(default=640, ge=0)
+
+    # Idempotency records older than this may be purged (seconds).
+    idempotency_ttl_s: int = Field(default=86_400, gt=0)
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Self:
+        if self.environment is Environment.DEVELOPMENT:
+            return self
+        if self.template_key.get_secret_value() == DEFAULT_TEMPLATE_KEY:
+            raise InsecureSettings("template_key", self.environment)
+        if self.bootstrap_admin_token.get_secret_value() == DEFAULT_SECRET:
+            raise InsecureSettings("bootstrap_admin_token", self.environment)
+        return self
+
+    @model_validator(mode="after")
+    def _template_key_is_aes256(self) -> Self:
+        try:
+            raw = base64.b64decode(self.template_key.get_secret_value(), validate=True)
+        except binascii.Error as exc:
+            raise ValueError("EGATE_TEMPLATE_KEY must be base64") from exc
+        if len(raw) != 32:
+            raise ValueError(f"EGATE_TEMPLATE_KEY must decode to 32 bytes, got {len(raw)}")
+        return self
+
+    def template_key_bytes(self) -> bytes:
+        """The 32-byte AES key for templates at rest."""
+        return base64.b64decode(self.template_key.get_secret_value())
