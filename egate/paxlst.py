@@ -1,0 +1,635 @@
+"""PAXLST (UN/EDIFACT D:02B and D:05B) in and out: `parse_paxlst` turns one
+interchange (or, with `parse_paxlst_parts`, the interchanges of a multi-part
+manifest) into a typed `Manifest`; `write_paxlst` writes one.
+
+A malformed message is rejected whole with a `PaxlstError` naming the segment
+and the reason. Well-formed content the model does not use is handled by
+kind: standard PAXLST segments and qualifiers we do not model (COM, FTX, GEI,
+LOC+174, RFF+SEA, ...) are skipped silently; unknown segments and unknown
+qualifiers are skipped with a `PaxlstWarning` in `Manifest.warnings`; anything
+that changes the meaning of a traveller (a DOC without a number, a date that
+is not a date, DTM+36 outside a DOC group, a count that does not add up) is
+an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+
+from egate.documents import Sex
+from egate.edifact import (
+    Delimiters,
+    EdifactError,
+    Element,
+    Interchange,
+    Message,
+    Segment,
+    envelope,
+    parse_interchange,
+    serialize,
+)
+from egate.manifest import (
+    DocumentCode,
+    Manifest,
+    ManifestDocument,
+    ManifestKind,
+    ManifestTraveller,
+    PaxlstWarning,
+    TravellerRole,
+)
+
+__all__ = [
+    "DocumentCode",
+    "Manifest",
+    "ManifestDocument",
+    "ManifestKind",
+    "ManifestTraveller",
+    "PaxlstError",
+    "PaxlstWarning",
+    "TravellerRole",
+    "parse_paxlst",
+    "parse_paxlst_parts",
+    "write_paxlst",
+]
+
+VERSIONS = ("D:02B", "D:05B")
+_UNOA = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-()/='+:?!\"%&*;<>")
+# Standard PAXLST content we read past on purpose (not modelled, not suspicious).
+_SKIPPED_TAGS = frozenset({"COM", "CTA", "FTX", "GEI", "EMP", "QTY", "MEA", "GID", "SEQ", "ERC"})
+_SKIPPED_LOC = frozenset({"22", "92", "130", "174", "180"})
+_SKIPPED_RFF = frozenset({"AEA", "CR", "SEA", "TN", "AKW"})
+_SKIPPED_DTM = frozenset({"182", "554"})
+_SEX = {"M": Sex.MALE, "F": Sex.FEMALE, "X": Sex.UNSPECIFIED, "U": Sex.UNSPECIFIED}
+
+
+class PaxlstError(EdifactError):
+    """The PAXLST interchange is malformed; nothing of it is used.
+
+    `segment`/`tag`/`reason` as for `EdifactError`; `interchange` is the
+    1-based index of the text among those given to `parse_paxlst_parts`.
+    """
+
+    code = "paxlst_malformed"
+
+    def __init__(self, segment: int, tag: str, reason: str, interchange: int | None = None):
+        super().__init__(segment, tag, reason)
+        self.interchange = interchange
+        if interchange is not None:
+            self.args = (f"interchange {interchange}, {self.args[0]}",)
+
+    @classmethod
+    def of(cls, error: EdifactError, interchange: int | None = None) -> PaxlstError:
+        return cls(error.segment, error.tag, error.reason, interchange)
+
+
+class ManifestValueError(PaxlstError):
+    """A `Manifest` handed to `write_paxlst` cannot be written (a required field is empty)."""
+
+    code = "manifest_invalid"
+
+
+# --- reading ---------------------------------------------------------------
+
+
+def parse_paxlst(text: str) -> Manifest:
+    """Parse one interchange holding one manifest (all its parts, if multi-part)."""
+    return parse_paxlst_parts([text])
+
+
+def parse_paxlst_parts(texts: Iterable[str]) -> Manifest:
+    """Parse the interchanges of one manifest (parts `01:C` ... `nn:F` in any
+    order, any number of them per interchange) and assemble it."""
+    parts: list[_Part] = []
+    texts = list(texts)
+    for index, text in enumerate(texts, 1):
+        where = index if len(texts) > 1 else None
+        try:
+            interchange = parse_interchange(text)
+            parts.extend(_read_message(m, interchange) for m in interchange.messages)
+            if not interchange.messages:
+                raise EdifactError(1, "UNB", "interchange holds no message")
+        except EdifactError as e:
+            raise PaxlstError.of(e, where) from e
+        for part in parts:
+            part.interchange = part.interchange or index
+    if not parts:
+        raise PaxlstError(0, "", "no interchange given")
+    return _assemble(parts, several=len(texts) > 1)
+
+
+@dataclass
+class _Part:
+    message: Message
+    manifest: Manifest
+    interchange: int = 0
+    end: int = 0  # position of UNT
+
+
+@dataclass
+class _Reader:
+    """Walks one message body; mutable state of the segment groups."""
+
+    prepared: datetime
+    header: dict[str, str] = field(default_factory=dict)
+    times: dict[str, datetime] = field(default_factory=dict)
+    travellers: list[ManifestTraveller] = field(default_factory=list)
+    warnings: list[PaxlstWarning] = field(default_factory=list)
+    traveller: ManifestTraveller | None = None
+    document: ManifestDocument | None = None
+    count: int | None = None
+
+    def warn(self, segment: Segment, reason: str) -> None:
+        self.warnings.append(PaxlstWarning(segment.position, segment.tag, reason))
+
+    def close_document(self) -> None:
+        if self.document is not None and self.traveller is not None:
+            documents = (*self.traveller.documents, self.document)
+            self.traveller = replace(self.traveller, documents=documents)
+        self.document = None
+
+    def close_traveller(self) -> None:
+        self.close_document()
+        if self.traveller is not None:
+            self.travellers.append(self.traveller)
+        self.traveller = None
+
+
+def _read_message(message: Message, interchange: Interchange) -> _Part:
+    if message.type != "PAXLST":
+        raise message.header.error(f"message type {message.type!r} is not PAXLST")
+    if message.version not in VERSIONS:
+        raise message.header.error(f"unsupported PAXLST version {message.version!r}")
+    body = message.body
+    end = message.header.position + len(body) + 1
+    if not body or body[0].tag != "BGM":
+        raise (body[0] if body else message.header).error("message does not start with BGM")
+    try:
+        kind = ManifestKind(body[0].value(0))
+    except ValueError:
+        raise body[0].error(f"unsupported document code {body[0].value(0)!r}") from None
+    reader = _Reader(interchange.prepared)
+    for segment in body[1:]:
+        if reader.count is not None:
+            raise segment.error("segment after the control total CNT")
+        _read_segment(reader, segment)
+    reader.close_traveller()
+    if reader.count is None:
+        raise EdifactError(end, "UNT", "message has no control total CNT+42")
+    if reader.count != len(reader.travellers):
+        raise EdifactError(
+            end - 1,
+            "CNT",
+            f"CNT+42 says {reader.count} travellers, the message has {len(reader.travellers)}",
+        )
+    manifest = _manifest(reader, kind, message.header)
+    return _Part(message, manifest, end=end)
+
+
+def _manifest(reader: _Reader, kind: ManifestKind, unh: Segment) -> Manifest:
+    header, times = reader.header, reader.times
+    for key, what in (("flight", "TDT+20"), ("125", "LOC+125"), ("87", "LOC+87")):
+        if key not in header:
+            raise unh.error(f"message has no {what}")
+    for key, what in (("189", "DTM+189 (departure)"), ("232", "DTM+232 (arrival)")):
+        if key not in times:
+            raise unh.error(f"message has no {what}")
+    return Manifest(
+        flight=header["flight"],
+        carrier=header["carrier"],
+        departure_airport=header["125"],
+        arrival_airport=header["87"],
+        departure_time=times["189"],
+        arrival_time=times["232"],
+        travellers=tuple(reader.travellers),
+        kind=kind,
+        reporting_party=header.get("MS", ""),
+        warnings=tuple(reader.warnings),
+    )
+
+
+def _read_segment(reader: _Reader, segment: Segment) -> None:
+    handler = _HANDLERS.get(segment.tag)
+    if handler is not None:
+        handler(reader, segment)
+    elif segment.tag not in _SKIPPED_TAGS:
+        reader.warn(segment, f"unknown segment {segment.tag} ignored")
+
+
+def _nad(reader: _Reader, segment: Segment) -> None:
+    qualifier = segment.value(0)
+    if qualifier == "MS":
+        if reader.travellers or reader.traveller is not None:
+            raise segment.error("reporting party NAD+MS after the travellers")
+        reader.header["MS"] = segment.value(3) or segment.value(1)
+        return
+    try:
+        role = TravellerRole(qualifier)
+    except ValueError:
+        raise segment.error(f"unknown party qualifier {qualifier!r}") from None
+    reader.close_traveller()
+    name = segment.elements[3] if len(segment.elements) > 3 else ()
+    if not name or not name[0]:
+        raise segment.error("traveller without a surname")
+    given = " ".join(c for c in name[1:] if c)
+    reader.traveller = ManifestTraveller(role=role, surname=name[0], given_names=given)
+
+
+def _traveller(reader: _Reader, segment: Segment) -> ManifestTraveller:
+    if reader.traveller is None:
+        raise segment.error(f"{segment.tag} outside a traveller group (no NAD before it)")
+    return reader.traveller
+
+
+def _att(reader: _Reader, segment: Segment) -> None:
+    traveller = _traveller(reader, segment)
+    if segment.value(0) != "2":
+        reader.warn(segment, f"unknown attribute qualifier {segment.value(0)!r} ignored")
+        return
+    sex = _SEX.get(segment.value(2))
+    if sex is None:
+        raise segment.error(f"invalid sex {segment.value(2)!r} (want M, F, X or U)")
+    reader.traveller = replace(traveller, sex=sex)
+
+
+def _nat(reader: _Reader, segment: Segment) -> None:
+    traveller = _traveller(reader, segment)
+    reader.traveller = replace(traveller, nationality=_country(segment, segment.value(1)))
+
+
+def _country(segment: Segment, code: str) -> str:
+    if len(code) != 3 or not all((c.isalpha() and c.isascii()) or c == "<" for c in code):
+        raise segment.error(f"invalid three-letter state code {code!r}")
+    return code
+
+
+def _doc(reader: _Reader, segment: Segment) -> None:
+    _traveller(reader, segment)
+    reader.close_document()
+    try:
+        code = DocumentCode(segment.value(0))
+    except ValueError:
+        raise segment.error(f"unknown document code {segment.value(0)!r}") from None
+    if not segment.value(1):
+        raise segment.error("document without a number")
+    reader.document = ManifestDocument(code=code, number=segment.value(1))
+
+
+def _dtm(reader: _Reader, segment: Segment) -> None:
+    qualifier, value, fmt = segment.value(0), segment.value(0, 1), segment.value(0, 2)
+    if qualifier in ("189", "232"):
+        if reader.traveller is not None:
+            raise segment.error(f"flight time DTM+{qualifier} inside a traveller group")
+        if qualifier in reader.times:
+            reader.warn(segment, f"repeated DTM+{qualifier} ignored (first leg kept)")
+            return
+        reader.times[qualifier] = _datetime(segment, value, fmt, reader.prepared)
+    elif qualifier == "329":
+        traveller = _traveller(reader, segment)
+        birth = _date(segment, value, fmt, reader.prepared, past=True)
+        reader.traveller = replace(traveller, birth_date=birth)
+    elif qualifier == "36":
+        if reader.document is None:
+            raise segment.error("expiry date DTM+36 outside a DOC group")
+        expiry = _date(segment, value, fmt, reader.prepared, past=False)
+        reader.document = replace(reader.document, expiry_date=expiry)
+    elif qualifier not in _SKIPPED_DTM:
+        reader.warn(segment, f"unknown date qualifier {qualifier!r} ignored")
+
+
+def _loc(reader: _Reader, segment: Segment) -> None:
+    qualifier, place = segment.value(0), segment.value(1)
+    if qualifier in ("125", "87"):
+        if reader.traveller is not None:
+            raise segment.error(f"flight airport LOC+{qualifier} inside a traveller group")
+        if qualifier in reader.header:
+            reader.warn(segment, f"repeated LOC+{qualifier} ignored (first leg kept)")
+        elif not place:
+            raise segment.error(f"LOC+{qualifier} without a place")
+        else:
+            reader.header[qualifier] = place
+    elif qualifier == "91":
+        if reader.document is None:
+            raise segment.error("issuing state LOC+91 outside a DOC group")
+        reader.document = replace(reader.document, issuer=_country(segment, place))
+    elif qualifier == "178":
+        traveller = _traveller(reader, segment)
+        reader.traveller = replace(traveller, embarkation=place or None)
+    elif qualifier == "179":
+        traveller = _traveller(reader, segment)
+        reader.traveller = replace(traveller, debarkation=place or None)
+    elif qualifier not in _SKIPPED_LOC:
+        reader.warn(segment, f"unknown place qualifier {qualifier!r} ignored")
+
+
+def _rff(reader: _Reader, segment: Segment) -> None:
+    qualifier, value = segment.value(0), segment.value(0, 1)
+    if qualifier == "AVF" and reader.traveller is not None:
+        reader.traveller = replace(reader.traveller, pnr=value or None)
+    elif qualifier == "ABO" and reader.traveller is not None:
+        reader.traveller = replace(reader.traveller, reference=value or None)
+    elif qualifier not in _SKIPPED_RFF:
+        reader.warn(segment, f"unknown or misplaced reference {qualifier!r} ignored")
+
+
+def _tdt(reader: _Reader, segment: Segment) -> None:
+    if reader.traveller is not None or "flight" in reader.header:
+        raise segment.error("TDT repeated or inside a traveller group")
+    if segment.value(0) != "20":
+        raise segment.error(f"transport stage qualifier {segment.value(0)!r} is not 20")
+    if not segment.value(1):
+        raise segment.error("TDT without a flight number")
+    reader.header["flight"] = segment.value(1)
+    reader.header["carrier"] = segment.value(4)
+
+
+def _cnt(reader: _Reader, segment: Segment) -> None:
+    if segment.value(0) != "42":
+        reader.warn(segment, f"unknown control total {segment.value(0)!r} ignored")
+        return
+    total = segment.value(0, 1)
+    if not total.isdigit() or not total.isascii():
+        raise segment.error(f"invalid control total {total!r}")
+    reader.close_traveller()
+    reader.count = int(total)
+
+
+def _bgm(reader: _Reader, segment: Segment) -> None:
+    raise segment.error("BGM repeated")
+
+
+_HANDLERS = {
+    "NAD": _nad,
+    "ATT": _att,
+    "NAT": _nat,
+    "DOC": _doc,
+    "DTM": _dtm,
+    "LOC": _loc,
+    "RFF": _rff,
+    "TDT": _tdt,
+    "CNT": _cnt,
+    "BGM": _bgm,
+}
+
+
+def _year(two_digits: int, reference: int, *, past: bool) -> int:
+    """Four-digit year: birth dates are not after the reference year; other
+    dates fall within 50 years either side of it."""
+    year = reference // 100 * 100 + two_digits
+    if past:
+        return year - 100 if year > reference else year
+    if year > reference + 49:
+        return year - 100
+    return year + 100 if year < reference - 50 else year
+
+
+def _date(segment: Segment, value: str, fmt: str, prepared: datetime, *, past: bool) -> date:
+    """DTM value in format 101 (YYMMDD) or 102 (CCYYMMDD); no format code: by length."""
+    formats = {"101": 6, "102": 8, "": len(value)}
+    if fmt not in formats or len(value) != formats[fmt] or len(value) not in (6, 8):
+        raise segment.error(f"invalid date {value!r} (format {fmt or 'none'})")
+    moment = _datetime(segment, value + "0000", "", prepared, past=past)
+    return moment.date()
+
+
+def _datetime(
+    segment: Segment, value: str, fmt: str, prepared: datetime, *, past: bool = False
+) -> datetime:
+    """DTM value in format 201 (YYMMDDHHMM) or 203 (CCYYMMDDHHMM); no format code: by length."""
+    formats = {"201": 10, "203": 12, "": len(value)}
+    if (
+        fmt not in formats
+        or len(value) != formats[fmt]
+        or len(value) not in (10, 12)
+        or not (value.isdigit() and value.isascii())
+    ):
+        raise segment.error(f"invalid date/time {value!r} (format {fmt or 'none'})")
+    if len(value) == 10:
+        value = str(_year(int(value[:2]), prepared.year, past=past)) + value[2:]
+    try:
+        return datetime.strptime(value, "%Y%m%d%H%M")
+    except ValueError:
+        raise segment.error(f"invalid date/time {value!r}") from None
+
+
+def _assemble(parts: list[_Part], *, several: bool) -> Manifest:
+    first = parts[0]
+    for part in parts[1:]:
+        if (part.message.common_access, part.manifest.kind) != (
+            first.message.common_access,
+            first.manifest.kind,
+        ):
+            _fail(part, part.message.header, "message belongs to another manifest", several)
+    if len(parts) == 1 and first.message.part is None:
+        return first.manifest
+    ordered = sorted(parts, key=lambda p: p.message.part.number if p.message.part else 0)
+    for expected, part in enumerate(ordered, 1):
+        number = part.message.part
+        header = part.message.header
+        if number is None:
+            _fail(part, header, "multi-part manifest with a message without part number", several)
+        elif number.number < expected:
+            _fail(part, header, f"duplicate part {number.number}", several)
+        elif number.number > expected:
+            _fail(part, header, f"part {expected} is missing", several)
+        elif number.final != (expected == len(ordered)):
+            reason = "final part marker F before the last part"
+            if not number.final:
+                reason = f"last part {expected} is not marked final (F): parts missing"
+            _fail(part, header, reason, several)
+        if _flight(part.manifest) != _flight(first.manifest):
+            _fail(part, header, "part disagrees with part 1 on the flight", several)
+    travellers = tuple(t for p in ordered for t in p.manifest.travellers)
+    warnings = tuple(w for p in ordered for w in p.manifest.warnings)
+    return replace(ordered[0].manifest, travellers=travellers, warnings=warnings)
+
+
+def _flight(m: Manifest) -> tuple[object, ...]:
+    return (
+        m.flight,
+        m.carrier,
+        m.departure_airport,
+        m.arrival_airport,
+        m.departure_time,
+        m.arrival_time,
+    )
+
+
+def _fail(part: _Part, segment: Segment, reason: str, several: bool) -> None:
+    raise PaxlstError(segment.position, segment.tag, reason, part.interchange if several else None)
+
+
+# --- writing ---------------------------------------------------------------
+
+
+def write_paxlst(
+    manifest: Manifest,
+    *,
+    version: str = "D:05B",
+    max_travellers_per_part: int | None = None,
+    sender: str = "EGATESIM",
+    recipient: str = "EGATE",
+    reference: str = "1",
+    prepared: datetime | None = None,
+    group: bool = True,
+    una: bool = True,
+    line_breaks: bool = False,
+) -> list[str]:
+    """Write `manifest` as PAXLST interchanges, one per message part.
+
+    Without `max_travellers_per_part` (or when the travellers fit) the result
+    is one interchange with one message and no part number; otherwise parts
+    `01:C` ... `nn:F` of at most that many travellers each, in order.
+    `reference` is the interchange control reference (the part number is
+    appended for parts); `prepared` (default: the departure time) goes in UNB
+    and anchors two-digit years. `group` wraps messages in UNG/UNE.
+    """
+    if version not in VERSIONS:
+        raise ManifestValueError(0, "UNH", f"unsupported PAXLST version {version!r}")
+    if max_travellers_per_part is not None and max_travellers_per_part < 1:
+        raise ManifestValueError(0, "", f"max_travellers_per_part {max_travellers_per_part} < 1")
+    _check_writable(manifest)
+    prepared = prepared or manifest.departure_time
+    size = max_travellers_per_part or max(1, len(manifest.travellers))
+    travellers = manifest.travellers
+    chunks = [travellers[i : i + size] for i in range(0, len(travellers), size)] or [()]
+    texts = []
+    delimiters = Delimiters()
+    for number, chunk in enumerate(chunks, 1):
+        part = (
+            None if len(chunks) == 1 else (f"{number:02d}", "F" if number == len(chunks) else "C")
+        )
+        body = _message_body(manifest, chunk, version, part, prepared)
+        control = reference if part is None else f"{reference}{number:02d}"
+        segments = envelope(
+            [body],
+            message_type="PAXLST",
+            version=version,
+            syntax=_syntax(manifest),
+            sender=sender,
+            recipient=recipient,
+            prepared=prepared,
+            reference=control,
+            group=group,
+        )
+        texts.append(serialize(segments, delimiters, una=una, line_breaks=line_breaks))
+    return texts
+
+
+Segments = list[tuple[str, Sequence[Element]]]
+
+
+def _message_body(
+    manifest: Manifest,
+    travellers: Sequence[ManifestTraveller],
+    version: str,
+    part: tuple[str, str] | None,
+    prepared: datetime,
+) -> Segments:
+    directory, release = version.split(":")
+    flight_ref = f"{manifest.flight}/{manifest.departure_time:%y%m%d%H%M}"
+    unh: list[Element] = ["1", ["PAXLST", directory, release, "UN", "IATA"], flight_ref]
+    if part is not None:
+        unh.append(list(part))
+    out: Segments = [("UNH", unh), ("BGM", [manifest.kind.value])]
+    if manifest.reporting_party:
+        out.append(("NAD", ["MS", "", "", manifest.reporting_party]))
+    out += [
+        ("TDT", ["20", manifest.flight, "", "", manifest.carrier]),
+        ("LOC", ["125", manifest.departure_airport]),
+        ("DTM", [_dtm_datetime("189", manifest.departure_time, prepared)]),
+        ("LOC", ["87", manifest.arrival_airport]),
+        ("DTM", [_dtm_datetime("232", manifest.arrival_time, prepared)]),
+    ]
+    for traveller in travellers:
+        out += _traveller_segments(traveller, version, prepared)
+    out.append(("CNT", [["42", str(len(travellers))]]))
+    return out
+
+
+def _traveller_segments(t: ManifestTraveller, version: str, prepared: datetime) -> Segments:
+    name = [t.surname, t.given_names] if t.given_names else [t.surname]
+    out: Segments = [("NAD", [t.role.value, "", "", name])]
+    if t.sex is not None:
+        out.append(("ATT", ["2", "", t.sex.value]))
+    if t.birth_date is not None:
+        out.append(("DTM", [_dtm_date("329", t.birth_date, prepared, past=True)]))
+    if t.embarkation is not None:
+        out.append(("LOC", ["178", t.embarkation]))
+    if t.debarkation is not None:
+        out.append(("LOC", ["179", t.debarkation]))
+    if t.nationality is not None:
+        out.append(("NAT", ["2", t.nationality]))
+    if t.pnr is not None:
+        out.append(("RFF", [["AVF", t.pnr]]))
+    if t.reference is not None:
+        out.append(("RFF", [["ABO", t.reference]]))
+    for doc in t.documents:
+        # D:05B qualifies the code with its code list (110) and agency (111).
+        code: Element = [doc.code.value, "110", "111"] if version == "D:05B" else doc.code.value
+        out.append(("DOC", [code, doc.number]))
+        if doc.expiry_date is not None:
+            out.append(("DTM", [_dtm_date("36", doc.expiry_date, prepared, past=False)]))
+        if doc.issuer is not None:
+            out.append(("LOC", ["91", doc.issuer]))
+    return out
+
+
+def _dtm_date(qualifier: str, value: date, prepared: datetime, *, past: bool) -> list[str]:
+    """YYMMDD when the reader's century rule gives the year back, else CCYYMMDD (102)."""
+    if _year(value.year % 100, prepared.year, past=past) == value.year:
+        return [qualifier, value.strftime("%y%m%d")]
+    return [qualifier, f"{value.year:04d}{value:%m%d}", "102"]
+
+
+def _dtm_datetime(qualifier: str, value: datetime, prepared: datetime) -> list[str]:
+    if _year(value.year % 100, prepared.year, past=False) == value.year:
+        return [qualifier, value.strftime("%y%m%d%H%M"), "201"]
+    return [qualifier, f"{value.year:04d}{value:%m%d%H%M}", "203"]
+
+
+def _syntax(manifest: Manifest) -> str:
+    """The smallest character repertoire holding every value: UNOA, UNOC (Latin-1), UNOW (UTF-8)."""
+    text = "".join(
+        f"{t.surname}{t.given_names}{t.pnr or ''}{t.reference or ''}"
+        + "".join(d.number for d in t.documents)
+        for t in manifest.travellers
+    ) + (manifest.flight + manifest.carrier + manifest.reporting_party)
+    if set(text) <= _UNOA:
+        return "UNOA"
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return "UNOW"
+    return "UNOC"
+
+
+def _check_writable(manifest: Manifest) -> None:
+    required = {
+        "flight": manifest.flight,
+        "departure_airport": manifest.departure_airport,
+        "arrival_airport": manifest.arrival_airport,
+    }
+    for index, t in enumerate(manifest.travellers, 1):
+        required[f"traveller {index} surname"] = t.surname
+        for doc in t.documents:
+            required[f"traveller {index} document number"] = doc.number
+    for what, value in required.items():
+        if not value:
+            raise ManifestValueError(0, "", f"{what} is empty")
+    for what, value in _texts(manifest):
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ManifestValueError(0, "", f"{what} holds a control character: {value!r}")
+
+
+def _texts(manifest: Manifest) -> Iterable[tuple[str, str]]:
+    yield "flight", manifest.flight
+    yield "carrier", manifest.carrier
+    yield "reporting_party", manifest.reporting_party
+    for index, t in enumerate(manifest.travellers, 1):
+        yield f"traveller {index} name", t.surname + t.given_names
+        for value in (t.pnr, t.reference, t.embarkation, t.debarkation):
+            yield f"traveller {index} reference", value or ""
+        for doc in t.documents:
+            yield f"traveller {index} document", doc.number
