@@ -1,0 +1,74 @@
+"""The audit chain in the database: append under the head-row lock, read in order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from egate.audit import AuditAction, AuditEntry, ChainHead, canonical_payload, seal
+from egate.store.models import AuditHead, AuditRow
+
+HEAD_ID = 1
+_PAGE = 5_000  # records per query when streaming the chain
+_COLUMNS = (AuditRow.seq, AuditRow.at, AuditRow.actor, AuditRow.action, AuditRow.subject,
+            AuditRow.payload, AuditRow.prev_hash, AuditRow.hash)
+
+
+class AuditLog:
+    """Appends to and reads the chain inside one session (one database transaction)."""
+
+    def __init__(self, session: Session, clock: Callable[[], datetime]) -> None:
+        self._session = session
+        self._clock = clock
+
+    def append(
+        self, actor: str, action: AuditAction, subject: str, payload: Mapping[str, Any]
+    ) -> AuditEntry:
+        """Append one record after the current head; the head row stays locked until
+        the enclosing transaction ends, so concurrent appenders queue behind it."""
+        head = self._session.execute(
+            select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
+        ).scalar_one()
+        entry = seal(head.seq + 1, self._clock(), actor, action.value, subject,
+                     canonical_payload(payload), head.hash)
+        self._session.add(AuditRow(
+            seq=entry.seq, at=entry.at, actor=entry.actor, action=entry.action,
+            subject=entry.subject, payload=entry.payload, prev_hash=entry.prev_hash,
+            hash=entry.hash,
+        ))
+        head.seq, head.hash = entry.seq, entry.hash
+        self._session.flush()
+        return entry
+
+    def head(self) -> ChainHead:
+        row = self._session.get_one(AuditHead, HEAD_ID)
+        return ChainHead(row.seq, row.hash)
+
+    def entries(self, *, after: int = 0, until: int | None = None) -> Iterator[AuditEntry]:
+        """Records with after < seq <= until, in sequence order, fetched a page at a time."""
+        while True:
+            # Plain column rows, not ORM objects: nothing accumulates in the session.
+            query = select(*_COLUMNS).where(AuditRow.seq > after)
+            if until is not None:
+                query = query.where(AuditRow.seq <= until)
+            rows = self._session.execute(query.order_by(AuditRow.seq).limit(_PAGE)).all()
+            for row in rows:
+                yield AuditEntry(*row)
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1].seq
+
+    def for_subject(self, subject: str) -> list[AuditEntry]:
+        rows = self._session.scalars(
+            select(AuditRow).where(AuditRow.subject == subject).order_by(AuditRow.seq)
+        )
+        return [_entry(row) for row in rows]
+
+
+def _entry(row: AuditRow) -> AuditEntry:
+    return AuditEntry(row.seq, row.at, row.actor, row.action, row.subject, row.payload,
+                      row.prev_hash, row.hash)

@@ -1,0 +1,50 @@
+"""Engines for SQLite (embedded default) and PostgreSQL.
+
+SQLite: WAL journal (readers never block the writer), foreign keys on, and every
+write transaction opened with BEGIN IMMEDIATE. A deferred transaction that reads
+and then writes cannot wait for another writer (SQLite answers "database is
+locked" at once); IMMEDIATE takes the write lock up front, where `busy_timeout`
+makes it queue. That serialises audit appends across processes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection, make_url
+
+DEFAULT_URL = "sqlite:///var/egate.db"
+WRITE = "egate_write"  # execution option: this connection will write
+_BUSY_TIMEOUT_MS = 30_000
+
+
+def make_engine(url: str) -> Engine:
+    """The engine for `url`; SQLite files get their parent directory created."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
+    # Take transaction control from the sqlite3 module: we issue BEGIN ourselves.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    # FULL: a committed gate decision survives power loss (NORMAL may lose the last ones).
+    cursor.execute("PRAGMA synchronous = FULL")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    write = connection.get_execution_options().get(WRITE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
