@@ -58,9 +58,7 @@ class DlibTruncated(DlibFormatError):
     code = "dlib_truncated"
 
     def __init__(self, offset: int, expected: str, needed: int, available: int) -> None:
-        super().__init__(
-            offset, expected, f"end of file ({needed} bytes needed, {available} left)"
-        )
+        super().__init__(offset, expected, f"end of file ({needed} bytes needed, {available} left)")
 
 
 class DlibReader:
@@ -88,8 +86,12 @@ class DlibReader:
         start = self.pos
         control = self._take(1, expected)[0]
         size = control & 0x0F
-        if control & 0x70 or size > bits // 8:
+        if control & 0x70:
             raise DlibFormatError(start, expected, f"control byte 0x{control:02x}")
+        if size > bits // 8:
+            raise DlibFormatError(
+                start, expected, f"{size}-byte magnitude (too wide for int{bits})"
+            )
         magnitude = int.from_bytes(self._take(size, expected, start), "little")
         value = -magnitude if control & 0x80 else magnitude
         if not -(1 << (bits - 1)) <= value < (1 << (bits - 1)):
@@ -390,9 +392,7 @@ def _read_subnet(r: DlibReader) -> tuple[InputRgb, list[Layer]]:
         if version == _INPUT_ADD_LAYER_VERSION:
             break
         if version not in (_ADD_LAYER_VERSION, _WRAPPER_VERSION):
-            raise DlibFormatError(
-                start, f"layer version {_WRAPPER_VERSION}, 2 or 3", str(version)
-            )
+            raise DlibFormatError(start, f"layer version {_WRAPPER_VERSION}, 2 or 3", str(version))
         pending.append(version)
     input_layer = _read_input(r)
     layers: list[Layer] = [_read_layer(r)]
