@@ -34,7 +34,9 @@ class TravelDocument:
     `issuer` and `nationality` are the three-letter codes of Doc 9303 part 3
     (ISO 3166-1 alpha-3 plus ICAO's extras such as `D<<`, `UTO`). `code` is
     the document code as printed (`P`, `PM`, `I`, `ID`, `V`, ...). Names are
-    upper case with `<` fillers turned into spaces.
+    upper case with `<` fillers turned into spaces. `names_truncated` is True when
+    the MRZ name field was filled to its last character, the only sign Doc 9303
+    gives that the names were cut to fit.
     """
 
     format: DocumentType
@@ -49,6 +51,7 @@ class TravelDocument:
     expiry_date: date
     optional_data: str = ""
     optional_data_2: str = ""
+    names_truncated: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
