@@ -243,7 +243,8 @@ def _find_unt(segments: list[Segment], start: int) -> int:
         if tag == "UNT":
             return j
         if tag in _ENVELOPE:
-            raise segments[j].error(f"{tag} inside a message (UNH at segment {start + 1})")
+            unh = segments[start].position
+            raise segments[j].error(f"{tag} inside a message (UNH at segment {unh})")
     raise segments[start].error("message is not closed by UNT")
 
 
@@ -286,13 +287,14 @@ def _check_trailer(trailer: Segment, header: Segment, count: int, what: str) -> 
 def _prepared(unb: Segment) -> datetime:
     stamp = unb.value(3, 0) + unb.value(3, 1)
     try:
-        if len(stamp) == 10 and stamp.isdigit():
-            return datetime.strptime(stamp, "%y%m%d%H%M")
-        if len(stamp) == 12 and stamp.isdigit():
+        if len(stamp) == 10 and stamp.isdigit() and stamp.isascii():
+            # Versions 1-3 write YYMMDD; an interchange is prepared in this century.
+            return datetime.strptime("20" + stamp, "%Y%m%d%H%M")
+        if len(stamp) == 12 and stamp.isdigit() and stamp.isascii():
             return datetime.strptime(stamp, "%Y%m%d%H%M")
     except ValueError:
         pass
-    raise unb.error(f"invalid preparation date/time {stamp!r} (want YYMMDD:HHMM)")
+    raise unb.error(f"invalid preparation date/time {stamp!r} (want CCYYMMDD:HHMM or YYMMDD:HHMM)")
 
 
 def serialize(
@@ -325,7 +327,8 @@ def envelope(
 ) -> list[tuple[str, Sequence[Element]]]:
     """Wrap message bodies (each starting with its UNH, UNT added here) in
     UNB[/UNG ... UNE]/UNZ with correct control counts."""
-    stamp = [prepared.strftime("%y%m%d"), prepared.strftime("%H%M")]
+    # Syntax version 4 dates the interchange with a four-digit year (CCYYMMDD).
+    stamp = [f"{prepared.year:04d}{prepared:%m%d}", prepared.strftime("%H%M")]
     out: list[tuple[str, Sequence[Element]]] = [
         ("UNB", [[syntax, "4"], sender, recipient, stamp, reference])
     ]
