@@ -1,0 +1,60 @@
+"""The matcher: 1:1 verification and exact 1:N search of dlib face descriptors, as ONNX graphs
+run by ONNX Runtime (CPU, or CUDA with the gallery resident on the device).
+
+Distances are Euclidean distances between raw (unnormalised) 128-d descriptors, lower is more
+similar, 0.6 is dlib's threshold. Importing this package creates no session.
+
+    from biometrics.matcher import Gallery, Searcher, verify
+    gallery = Gallery.create("var/gallery")          # or Gallery.open(...)
+    gallery.add(["P123"], descriptors)               # (1, 128) float32
+    hits = Searcher(gallery).search(live, k=5, threshold=0.6)   # list[list[Hit]]
+    verify(live, templates).matches                  # (B,) bool
+"""
+
+from biometrics.embedding import Provider, ProviderUnavailable
+from biometrics.matcher.errors import (
+    DimensionMismatch,
+    DuplicateId,
+    EmptyGallery,
+    GalleryFileError,
+    InvalidArgument,
+    InvalidId,
+    MatcherError,
+    NonFiniteValue,
+    UnknownId,
+)
+from biometrics.matcher.gallery import DEFAULT_BLOCK, Block, Gallery, GalleryDtype
+from biometrics.matcher.search import RERANK_MARGIN, Hit, Searcher
+from biometrics.matcher.verify import (
+    DEFAULT_THRESHOLD,
+    Verifier,
+    VerifyResult,
+    threshold_at_fmr,
+    verify,
+)
+
+__all__ = [
+    "DEFAULT_BLOCK",
+    "DEFAULT_THRESHOLD",
+    "RERANK_MARGIN",
+    "Block",
+    "DimensionMismatch",
+    "DuplicateId",
+    "EmptyGallery",
+    "Gallery",
+    "GalleryDtype",
+    "GalleryFileError",
+    "Hit",
+    "InvalidArgument",
+    "InvalidId",
+    "MatcherError",
+    "NonFiniteValue",
+    "Provider",
+    "ProviderUnavailable",
+    "Searcher",
+    "UnknownId",
+    "Verifier",
+    "VerifyResult",
+    "threshold_at_fmr",
+    "verify",
+]

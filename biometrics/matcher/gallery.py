@@ -1,0 +1,430 @@
+"""A memory-mapped gallery of templates with string ids: add, remove, replace without rebuilding.
+
+On disk a gallery is a directory:
+
+- ``gallery.json``: format, dim, dtype, block size, id width, count, capacity (in blocks);
+- ``vectors.bin``: (capacity, dim, block) float32 or float16, each block holding its templates
+  as columns, the layout the search graph multiplies without copying (see `graphs`);
+- ``half_sq_norms.bin``: (capacity, block) float32, |g|^2/2 of each stored template (of the
+  float16 values for a float16 gallery), so a search never recomputes them;
+- ``ids.bin``: (capacity * block,) fixed-width UTF-8 ids, slot order.
+
+Templates occupy slots 0..count-1 densely. Removing moves the last template into the freed
+slot, so a removal costs one template's copy and the gallery never needs compaction; slot order
+is therefore insertion order only until the first removal. Opening maps the files and reads
+nothing else: a 10-million template gallery costs no memory until searched, and then only the
+page cache holds it (the id -> slot map is built on the first call that needs it).
+
+Not safe for concurrent writers across processes; within one process every method takes the
+gallery's lock, so a `Searcher` never sees a half-written template.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from biometrics.matcher.errors import (
+    DuplicateId,
+    GalleryFileError,
+    InvalidArgument,
+    InvalidId,
+    UnknownId,
+)
+from biometrics.matcher.vectors import Vectors, as_vectors
+
+FORMAT = "egate-gallery"
+FORMAT_VERSION = 1
+# 16384 columns: a float32 block is 8 MiB. Measured on a 2-core EPYC: 4096 costs ~40% more per
+# template in run overhead, 65536 leaves a (64, C) score matrix that spills the L2 cache.
+DEFAULT_BLOCK = 16_384
+DEFAULT_ID_BYTES = 64
+
+_HEADER = "gallery.json"
+_VECTORS = "vectors.bin"
+_NORMS = "half_sq_norms.bin"
+_IDS = "ids.bin"
+
+
+class GalleryDtype(enum.Enum):
+    """Storage type of the templates. FLOAT16 halves memory and the bytes a search reads;
+    ranking is computed in float32 on the stored (rounded) values."""
+
+    FLOAT32 = "float32"
+    FLOAT16 = "float16"
+
+    @property
+    def numpy(self) -> np.dtype[Any]:
+        return np.dtype(self.value)
+
+
+@dataclass(frozen=True)
+class Block:
+    """Search view of one block: `columns` (dim, m) in the gallery dtype and `half_sq_norms`
+    (m,) float32 for slots first_slot .. first_slot+m-1. `version` changes whenever a template
+    in the block changes, so device copies and caches know when to refresh."""
+
+    index: int
+    first_slot: int
+    columns: npt.NDArray[Any]
+    half_sq_norms: npt.NDArray[np.float32]
+    version: int
+
+
+class Gallery:
+    """Templates (dim floats) under unique str ids, memory-mapped from a directory.
+
+    Create with `Gallery.create`, reopen with `Gallery.open`; use as a context manager or call
+    `close()`. Vectors are raw dlib descriptors (not normalised); they are stored as given,
+    rounded to the gallery dtype.
+    """
+
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        """Internal: use `create` or `open`."""
+        self.path = path
+        self.dim = int(header["dim"])
+        self.dtype = GalleryDtype(header["dtype"])
+        self.block_size = int(header["block"])
+        self.id_bytes = int(header["id_bytes"])
+        self._count = int(header["count"])
+        self._capacity = int(header["capacity_blocks"])
+        self._lock = threading.RLock()
+        self._index: dict[str, int] | None = None
+        self._block_versions = [0] * self._capacity
+        self.version = 0
+        self._map()
+
+    # ---- files -------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str],
+        dim: int = 128,
+        dtype: GalleryDtype = GalleryDtype.FLOAT32,
+        *,
+        block: int = DEFAULT_BLOCK,
+        id_bytes: int = DEFAULT_ID_BYTES,
+    ) -> Gallery:
+        """A new, empty gallery in directory `path` (created; must not exist or be empty).
+
+        `block` is the number of templates per block (one ONNX run), `id_bytes` the longest
+        id in UTF-8 bytes.
+        """
+        for name, value in (("dim", dim), ("block", block), ("id_bytes", id_bytes)):
+            if not isinstance(value, int) or value < 1:
+                raise InvalidArgument(name, value, "must be a positive int")
+        root = Path(path)
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise GalleryFileError(root, "already exists and is not an empty directory")
+        root.mkdir(parents=True, exist_ok=True)
+        for name in (_VECTORS, _NORMS, _IDS):
+            (root / name).touch()
+        header = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "dim": dim,
+            "dtype": GalleryDtype(dtype).value,
+            "block": block,
+            "id_bytes": id_bytes,
+            "count": 0,
+            "capacity_blocks": 0,
+        }
+        _write_header(root, header)
+        return cls(root, header)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Gallery:
+        """Map an existing gallery; reads only its header."""
+        root = Path(path)
+        try:
+            header = json.loads((root / _HEADER).read_text())
+        except FileNotFoundError:
+            raise GalleryFileError(root, f"no {_HEADER}: not a gallery") from None
+        except (OSError, ValueError) as e:
+            raise GalleryFileError(root, f"unreadable {_HEADER}: {e}") from None
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise GalleryFileError(root, f"{_HEADER} is not an {FORMAT} header")
+        if header.get("version") != FORMAT_VERSION:
+            raise GalleryFileError(root, f"format version {header.get('version')} unsupported")
+        try:
+            gallery = cls(root, header)
+        except (KeyError, ValueError, TypeError) as e:
+            raise GalleryFileError(root, f"bad header or file sizes: {e}") from None
+        return gallery
+
+    def _map(self) -> None:
+        cap, dim, block = self._capacity, self.dim, self.block_size
+        expected = {
+            _VECTORS: cap * dim * block * self.dtype.numpy.itemsize,
+            _NORMS: cap * block * 4,
+            _IDS: cap * block * self.id_bytes,
+        }
+        for name, size in expected.items():
+            actual = (self.path / name).stat().st_size
+            if actual != size:
+                raise ValueError(f"{name} holds {actual} bytes, header implies {size}")
+        if self._count > cap * block:
+            raise ValueError(f"count {self._count} exceeds capacity {cap * block}")
+        id_type = np.dtype(f"S{self.id_bytes}")
+        if cap == 0:
+            self._vectors: npt.NDArray[Any] = np.zeros((0, dim, block), self.dtype.numpy)
+            self._norms: npt.NDArray[np.float32] = np.zeros((0, block), np.float32)
+            self._ids: npt.NDArray[np.bytes_] = np.zeros(0, id_type)
+            return
+        self._vectors = np.memmap(
+            self.path / _VECTORS, self.dtype.numpy, "r+", shape=(cap, dim, block)
+        )
+        self._norms = np.memmap(self.path / _NORMS, np.float32, "r+", shape=(cap, block))
+        self._ids = np.memmap(self.path / _IDS, id_type, "r+", shape=(cap * block,))
+
+    def _grow(self, count: int) -> None:
+        needed = math.ceil(count / self.block_size)
+        if needed <= self._capacity:
+            return
+        self.flush()
+        sizes = {
+            _VECTORS: self.dim * self.block_size * self.dtype.numpy.itemsize,
+            _NORMS: self.block_size * 4,
+            _IDS: self.block_size * self.id_bytes,
+        }
+        for name, per_block in sizes.items():
+            with (self.path / name).open("r+b") as f:
+                f.truncate(needed * per_block)
+        self._block_versions += [0] * (needed - self._capacity)
+        self._capacity = needed
+        self._map()
+        self._save_header()
+
+    def _save_header(self) -> None:
+        _write_header(
+            self.path,
+            {
+                "format": FORMAT,
+                "version": FORMAT_VERSION,
+                "dim": self.dim,
+                "dtype": self.dtype.value,
+                "block": self.block_size,
+                "id_bytes": self.id_bytes,
+                "count": self._count,
+                "capacity_blocks": self._capacity,
+            },
+        )
+
+    def flush(self) -> None:
+        """Write mapped pages to disk (msync); the header is rewritten on every change."""
+        with self._lock:
+            for array in (self._vectors, self._norms, self._ids):
+                if isinstance(array, np.memmap):
+                    array.flush()
+
+    def close(self) -> None:
+        """Flush and unmap. The object is unusable afterwards."""
+        with self._lock:
+            self.flush()
+            self._vectors = self._norms = self._ids = None  # type: ignore[assignment]
+            self._index = None
+
+    def __enter__(self) -> Gallery:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ---- reading -----------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __contains__(self, template_id: object) -> bool:
+        return isinstance(template_id, str) and template_id in self._id_index()
+
+    def __repr__(self) -> str:
+        return f"Gallery({str(self.path)!r}, n={self._count}, dim={self.dim}, {self.dtype.value})"
+
+    @property
+    def ids(self) -> list[str]:
+        """Every id, in slot order."""
+        with self._lock:
+            return [raw.decode() for raw in self._ids[: self._count].tolist()]
+
+    def ids_at(self, slots: npt.NDArray[np.int64]) -> list[str]:
+        """Ids of the given slots (0 <= slot < len)."""
+        return [raw.decode() for raw in self._ids[slots].tolist()]
+
+    def get(self, ids: Sequence[str]) -> Vectors:
+        """(n, dim) float32 stored templates of `ids` (UnknownId for an absent one)."""
+        with self._lock:
+            return self.vectors_at(self._slots(ids, unique=False))
+
+    def vectors_at(self, slots: npt.NDArray[np.int64]) -> Vectors:
+        """(n, dim) float32 stored templates of the given slots."""
+        slots = np.asarray(slots, np.int64)
+        blocks, columns = np.divmod(slots, self.block_size)
+        return np.asarray(self._vectors[blocks, :, columns], np.float32).reshape(-1, self.dim)
+
+    def blocks(self) -> list[Block]:
+        """Views (no copy) of every non-empty block, in slot order."""
+        with self._lock:
+            views = []
+            for b in range(math.ceil(self._count / self.block_size)):
+                first = b * self.block_size
+                width = min(self.block_size, self._count - first)
+                views.append(
+                    Block(
+                        b,
+                        first,
+                        np.asarray(self._vectors[b, :, :width]),
+                        np.asarray(self._norms[b, :width]),
+                        self._block_versions[b],
+                    )
+                )
+            return views
+
+    def _id_index(self) -> dict[str, int]:
+        with self._lock:
+            if self._index is None:
+                self._index = {tid: slot for slot, tid in enumerate(self.ids)}
+            return self._index
+
+    def _slots(self, ids: Sequence[str], *, unique: bool) -> npt.NDArray[np.int64]:
+        index = self._id_index()
+        seen: set[str] = set()
+        slots = np.empty(len(ids), np.int64)
+        for i, tid in enumerate(ids):
+            if not isinstance(tid, str) or tid not in index:
+                raise UnknownId(tid) if isinstance(tid, str) else InvalidId(tid, "not a str")
+            if unique:
+                if tid in seen:
+                    raise DuplicateId(tid)
+                seen.add(tid)
+            slots[i] = index[tid]
+        return slots
+
+    # ---- writing -----------------------------------------------------------------------
+
+    def add(self, ids: Sequence[str], vectors: Any) -> None:
+        """Append templates (n, dim) under new ids. All or nothing: a bad id or vector raises
+        (InvalidId, DuplicateId, DimensionMismatch, NonFiniteValue) before anything is written."""
+        ids = list(ids)
+        values = self._check_batch(ids, vectors)
+        with self._lock:
+            index = self._id_index()
+            for tid in ids:
+                if tid in index:
+                    raise DuplicateId(tid)
+            first = self._count
+            self._grow(first + len(ids))
+            self._ids[first : first + len(ids)] = _encode(ids, self.id_bytes)
+            step = self.block_size
+            done = 0
+            while done < len(ids):
+                block, column = divmod(first + done, step)
+                take = min(step - column, len(ids) - done)
+                stored = values[done : done + take].astype(self.dtype.numpy)
+                self._vectors[block, :, column : column + take] = stored.T
+                self._norms[block, column : column + take] = _half_sq_norms(stored)
+                self._block_versions[block] += 1
+                done += take
+            for offset, tid in enumerate(ids):
+                index[tid] = first + offset
+            self._count += len(ids)
+            self._changed()
+
+    def replace(self, ids: Sequence[str], vectors: Any) -> None:
+        """Overwrite the templates of existing ids (UnknownId, DuplicateId within the call)."""
+        ids = list(ids)
+        values = self._check_batch(ids, vectors, new=False)
+        with self._lock:
+            slots = self._slots(ids, unique=True)
+            self._write(slots, values.astype(self.dtype.numpy))
+            self._changed()
+
+    def remove(self, ids: Iterable[str]) -> None:
+        """Delete templates by id; the last templates move into the freed slots."""
+        ids = list(ids)
+        with self._lock:
+            index = self._id_index()
+            self._slots(ids, unique=True)
+            for tid in ids:
+                slot = index.pop(tid)
+                last = self._count - 1
+                if slot != last:
+                    moved = self._ids[last].decode()
+                    self._write(np.array([slot]), self._stored_at(last))
+                    self._ids[slot] = self._ids[last]
+                    index[moved] = slot
+                self._write(np.array([last]), np.zeros((1, self.dim), self.dtype.numpy))
+                self._ids[last] = b""
+                self._count -= 1
+            self._changed()
+
+    def _stored_at(self, slot: int) -> npt.NDArray[Any]:
+        block, column = divmod(slot, self.block_size)
+        return np.array(self._vectors[block, :, column])[None, :]
+
+    def _write(self, slots: npt.NDArray[np.int64], stored: npt.NDArray[Any]) -> None:
+        blocks, columns = np.divmod(slots, self.block_size)
+        self._vectors[blocks, :, columns] = stored
+        self._norms[blocks, columns] = _half_sq_norms(stored)
+        for b in set(blocks.tolist()):
+            self._block_versions[b] += 1
+
+    def _changed(self) -> None:
+        self.version += 1
+        self._save_header()
+
+    def _check_batch(self, ids: list[str], vectors: Any, *, new: bool = True) -> Vectors:
+        values = as_vectors(vectors, self.dim, "vectors")
+        if len(values) != len(ids):
+            raise InvalidArgument("ids", len(ids), f"{len(values)} vectors need as many ids")
+        if new:
+            seen: set[str] = set()
+            for tid in ids:
+                _check_id(tid, self.id_bytes)
+                if tid in seen:
+                    raise DuplicateId(tid)
+                seen.add(tid)
+        return values
+
+
+def _check_id(template_id: object, id_bytes: int) -> None:
+    if not isinstance(template_id, str):
+        raise InvalidId(template_id, "not a str")
+    if not template_id or "\x00" in template_id:
+        raise InvalidId(template_id, "empty or holds NUL")
+    if len(template_id.encode()) > id_bytes:
+        raise InvalidId(template_id, f"longer than the gallery's {id_bytes} UTF-8 bytes")
+
+
+def _encode(ids: list[str], id_bytes: int) -> npt.NDArray[np.bytes_]:
+    return np.array([tid.encode() for tid in ids], dtype=f"S{id_bytes}")
+
+
+def _half_sq_norms(stored: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    wide = stored.astype(np.float64)
+    halves: npt.NDArray[np.float64] = 0.5 * np.einsum("ij,ij->i", wide, wide)
+    return halves.astype(np.float32)
+
+
+def _write_header(root: Path, header: dict[str, Any]) -> None:
+    # Write-then-rename: a crash leaves the old header or the new one, never half of one.
+    tmp = root / (_HEADER + ".tmp")
+    tmp.write_text(json.dumps(header, indent=1))
+    os.replace(tmp, root / _HEADER)

@@ -1,0 +1,112 @@
+"""The matcher's ONNX graphs, built in code (nothing to ship, nothing to download).
+
+Search ranks gallery templates g for a query q by the score ``q.g - |g|^2/2``: the squared
+Euclidean distance is ``|q|^2 - 2*score``, so the largest scores are the nearest templates and
+``|q|^2`` never has to enter the graph. The gallery is stored transposed in blocks, (dim, C),
+so ``q @ block`` is a plain MatMul: with one query ONNX Runtime's CPU provider runs it as a
+matrix-vector product that streams the block once (measured at the memory bandwidth), where the
+(C, dim) layout with ``transB`` packs the block first and ran 2-6x slower. TopK runs inside the
+graph, so a run returns (B, k) values whatever the block size; the only temporary is the
+(B, C) score matrix.
+"""
+
+from __future__ import annotations
+
+import onnx
+from onnx import TensorProto, helper
+
+OPSET = 17
+# ONNX Runtime 1.18 (the oldest we support) reads IR version 9.
+IR_VERSION = 9
+
+VERIFY_INPUTS = ("live", "templates", "threshold")
+VERIFY_OUTPUTS = ("distances", "matches")
+SEARCH_INPUTS = ("queries", "block", "half_sq_norms", "k")
+SEARCH_OUTPUTS = ("scores", "columns")
+
+
+def _model(graph: onnx.GraphProto) -> onnx.ModelProto:
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="egate.matcher"
+    )
+    model.ir_version = IR_VERSION
+    onnx.checker.check_model(model)
+    return model
+
+
+def verify_graph(dim: int) -> onnx.ModelProto:
+    """(B, dim) live and (B, dim) templates, float32 -> (B,) float32 distances, (B,) bool
+    matches (distance <= threshold, a float32 scalar).
+
+    Computes the difference directly (not the expanded |a|^2+|b|^2-2ab) so identical vectors
+    give exactly 0 and small distances keep their precision.
+    """
+    nodes = [
+        helper.make_node("Sub", ["live", "templates"], ["diff"]),
+        helper.make_node("Mul", ["diff", "diff"], ["sq"]),
+        helper.make_node(
+            "Constant",
+            [],
+            ["axes"],
+            value=helper.make_tensor("axes_v", TensorProto.INT64, [1], [1]),
+        ),
+        helper.make_node("ReduceSum", ["sq", "axes"], ["sum_sq"], keepdims=0),
+        helper.make_node("Sqrt", ["sum_sq"], ["distances"]),
+        helper.make_node("LessOrEqual", ["distances", "threshold"], ["matches"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "egate_verify",
+        [
+            helper.make_tensor_value_info("live", TensorProto.FLOAT, ["B", dim]),
+            helper.make_tensor_value_info("templates", TensorProto.FLOAT, ["B", dim]),
+            helper.make_tensor_value_info("threshold", TensorProto.FLOAT, []),
+        ],
+        [
+            helper.make_tensor_value_info("distances", TensorProto.FLOAT, ["B"]),
+            helper.make_tensor_value_info("matches", TensorProto.BOOL, ["B"]),
+        ],
+    )
+    return _model(graph)
+
+
+def search_graph(dim: int, *, float16: bool) -> onnx.ModelProto:
+    """One gallery block against a batch of queries, top-k inside the graph.
+
+    Inputs: ``queries`` (B, dim) float32; ``block`` (dim, C) float32 or float16 (the block's
+    templates as columns); ``half_sq_norms`` (C,) float32, |g|^2/2 of each column; ``k`` (1,)
+    int64, 1 <= k <= C. Outputs: ``scores`` (B, k) float32, ``q.g - |g|^2/2`` in descending
+    order, and ``columns`` (B, k) int64, the block columns they come from (ONNX TopK breaks
+    ties by the lower column).
+
+    A float16 block is cast to float32 inside the graph: ONNX Runtime has no fast float16
+    MatMul on x86 CPUs, and the cast keeps the scores as exact as the fp32 path.
+    """
+    block_type = TensorProto.FLOAT16 if float16 else TensorProto.FLOAT
+    nodes = []
+    matrix = "block"
+    if float16:
+        nodes.append(helper.make_node("Cast", ["block"], ["block_f32"], to=TensorProto.FLOAT))
+        matrix = "block_f32"
+    nodes += [
+        helper.make_node("MatMul", ["queries", matrix], ["dots"]),
+        helper.make_node("Sub", ["dots", "half_sq_norms"], ["all_scores"]),
+        helper.make_node(
+            "TopK", ["all_scores", "k"], ["scores", "columns"], axis=1, largest=1, sorted=1
+        ),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "egate_search_block",
+        [
+            helper.make_tensor_value_info("queries", TensorProto.FLOAT, ["B", dim]),
+            helper.make_tensor_value_info("block", block_type, [dim, "C"]),
+            helper.make_tensor_value_info("half_sq_norms", TensorProto.FLOAT, ["C"]),
+            helper.make_tensor_value_info("k", TensorProto.INT64, [1]),
+        ],
+        [
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["B", "K"]),
+            helper.make_tensor_value_info("columns", TensorProto.INT64, ["B", "K"]),
+        ],
+    )
+    return _model(graph)

@@ -1,0 +1,211 @@
+"""1:N search: queries (B, dim) against a `Gallery`, exact top-k by Euclidean distance.
+
+Each gallery block goes through the search graph (`graphs.search_graph`): one MatMul, the
+|g|^2/2 subtraction and TopK, so the block is read once and the only temporary is (B, C)
+scores. The per-block winners (k + RERANK_MARGIN of them) are merged and re-ranked in float64
+on the stored templates: the returned distances are true Euclidean distances (not the
+cancellation-prone |q|^2+|g|^2-2q.g), the order is exact unless float32 rounding moves more
+than RERANK_MARGIN templates across the k-th place, and ties (equal float64 distances) go to
+the lower gallery slot, as a stable sort of the float64 distances would.
+
+On the CUDA provider every block is copied to the device once (an OrtValue per block, refreshed
+only when the gallery changes that block) and bound with IOBinding; a search moves only the
+queries to the device and the (B, k) winners back.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from biometrics.embedding import Provider, ProviderUnavailable
+from biometrics.matcher.errors import EmptyGallery, InvalidArgument
+from biometrics.matcher.gallery import Block, Gallery, GalleryDtype
+from biometrics.matcher.graphs import search_graph
+from biometrics.matcher.vectors import as_vectors
+
+# Extra candidates per block and overall, re-ranked in float64. float32 scores of 128-d
+# descriptors err by ~1e-6; neighbours closer than that are rare, 8 of them in a row rarer.
+RERANK_MARGIN = 8
+# Queries per graph run: bounds the (B, C) score temporary at 64 MiB.
+MAX_RUN_QUERIES = 1024
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One gallery template near a query: its id and the Euclidean distance (dlib units)."""
+
+    id: str
+    distance: float
+
+
+class Searcher:
+    """Exact k-nearest-neighbour search over a gallery with ONNX Runtime.
+
+    The searcher follows the gallery: templates added, removed or replaced after it was made
+    are seen by the next search. `threads` is ONNX Runtime's intra-op thread count (None: all
+    cores). Raises ProviderUnavailable when `provider` is not in this onnxruntime build.
+    """
+
+    def __init__(
+        self,
+        gallery: Gallery,
+        provider: Provider = Provider.CPU,
+        *,
+        threads: int | None = None,
+        device_id: int = 0,
+    ) -> None:
+        import onnxruntime as ort
+
+        available = list(ort.get_available_providers())
+        if provider.value not in available:
+            raise ProviderUnavailable(provider, available)
+        self.gallery = gallery
+        self.provider = provider
+        self._ort = ort
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        model = search_graph(gallery.dim, float16=gallery.dtype is GalleryDtype.FLOAT16)
+        providers: list[Any] = [provider.value]
+        if provider is Provider.CUDA:
+            providers = [(provider.value, {"device_id": device_id}), Provider.CPU.value]
+        self._session = ort.InferenceSession(
+            model.SerializeToString(), options, providers=providers
+        )
+        self._device_id = device_id
+        # Per block index: (version, arrays or device values) for blocks we keep a copy of.
+        self._copies: dict[int, tuple[int, Any, Any]] = {}
+
+    def search(self, queries: Any, k: int = 10, threshold: float | None = None) -> list[list[Hit]]:
+        """The k nearest templates of each query, nearest first.
+
+        `queries` (B, dim) float32 raw descriptors; `k` >= 1 (fewer hits when the gallery is
+        smaller); `threshold` a Euclidean distance: when given, only hits at distance <=
+        threshold are returned (watchlist mode; a query may then get no hit). Returns B lists.
+        Raises DimensionMismatch, NonFiniteValue, InvalidArgument, EmptyGallery.
+        """
+        q = as_vectors(queries, self.gallery.dim, "queries")
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise InvalidArgument("k", k, "must be an int >= 1")
+        if threshold is not None and not (math.isfinite(threshold) and threshold >= 0):
+            raise InvalidArgument("threshold", threshold, "must be a finite distance >= 0")
+        with self.gallery._lock:
+            if len(self.gallery) == 0:
+                raise EmptyGallery(self.gallery.path)
+            hits: list[list[Hit]] = []
+            for start in range(0, len(q), MAX_RUN_QUERIES):
+                part = q[start : start + MAX_RUN_QUERIES]
+                scores, slots = self._candidates(part, int(k) + RERANK_MARGIN)
+                hits += self._rerank(part, scores, slots, int(k), threshold)
+            return hits
+
+    def _candidates(
+        self, q: npt.NDArray[np.float32], want: int
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        """(B, m) float32 scores and (B, m) int64 slots: each block's `want` best."""
+        blocks = self.gallery.blocks()
+        all_scores, all_slots = [], []
+        if self.provider is Provider.CUDA:
+            runs = self._run_cuda(q, blocks, want)
+        else:
+            runs = self._run_cpu(q, blocks, want)
+        for block, (scores, columns) in zip(blocks, runs, strict=True):
+            all_scores.append(scores)
+            all_slots.append(columns + block.first_slot)
+        return np.concatenate(all_scores, axis=1), np.concatenate(all_slots, axis=1)
+
+    def _run_cpu(
+        self, q: npt.NDArray[np.float32], blocks: list[Block], want: int
+    ) -> list[tuple[Any, Any]]:
+        results = []
+        for block in blocks:
+            columns, norms = self._host_arrays(block)
+            k = np.array([min(want, columns.shape[1])], np.int64)
+            feeds = {"queries": q, "block": columns, "half_sq_norms": norms, "k": k}
+            results.append(tuple(self._session.run(None, feeds)))
+        return results
+
+    def _host_arrays(self, block: Block) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
+        """A full block's columns are a contiguous view of the mapped file, fed as they are; the
+        last, partly filled block is a strided view, copied once per gallery change."""
+        if block.columns.flags.c_contiguous:
+            return block.columns, block.half_sq_norms
+        cached = self._copies.get(block.index)
+        if cached is None or cached[0] != block.version or cached[1].shape != block.columns.shape:
+            cached = (block.version, np.ascontiguousarray(block.columns), block.half_sq_norms)
+            self._copies = {block.index: cached}
+        return cached[1], cached[2]
+
+    def _run_cuda(
+        self, q: npt.NDArray[np.float32], blocks: list[Block], want: int
+    ) -> list[tuple[Any, Any]]:
+        ort = self._ort
+        device = ("cuda", self._device_id)
+        q_device = ort.OrtValue.ortvalue_from_numpy(q, *device)
+        binding = self._session.io_binding()
+        binding.bind_ortvalue_input("queries", q_device)
+        results = []
+        for block in blocks:
+            columns, norms = self._device_block(block, device)
+            binding.bind_ortvalue_input("block", columns)
+            binding.bind_ortvalue_input("half_sq_norms", norms)
+            k = np.array([min(want, block.columns.shape[1])], np.int64)
+            binding.bind_cpu_input("k", k)
+            binding.bind_output("scores", "cpu")
+            binding.bind_output("columns", "cpu")
+            self._session.run_with_iobinding(binding)
+            scores, cols = binding.copy_outputs_to_cpu()
+            results.append((scores, cols))
+        return results
+
+    def _device_block(self, block: Block, device: tuple[str, int]) -> tuple[Any, Any]:
+        cached = self._copies.get(block.index)
+        width = block.columns.shape[1]
+        if cached is None or cached[0] != block.version or cached[1].shape()[1] != width:
+            ort = self._ort
+            cached = (
+                block.version,
+                ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(block.columns), *device),
+                ort.OrtValue.ortvalue_from_numpy(
+                    np.ascontiguousarray(block.half_sq_norms), *device
+                ),
+            )
+            self._copies[block.index] = cached
+        for stale in [i for i in self._copies if i * self.gallery.block_size >= len(self.gallery)]:
+            del self._copies[stale]
+        return cached[1], cached[2]
+
+    def _rerank(
+        self,
+        q: npt.NDArray[np.float32],
+        scores: npt.NDArray[np.float32],
+        slots: npt.NDArray[np.int64],
+        k: int,
+        threshold: float | None,
+    ) -> list[list[Hit]]:
+        want = min(k + RERANK_MARGIN, scores.shape[1])
+        hits = []
+        for row in range(len(q)):
+            s, sl = scores[row], slots[row]
+            if len(s) > want:
+                # Keep everything tied with the want-th score so the slot tie-break is exact.
+                floor = np.partition(s, len(s) - want)[len(s) - want]
+                keep = s >= floor
+                s, sl = s[keep], sl[keep]
+            templates = self.gallery.vectors_at(sl).astype(np.float64)
+            diff = templates - q[row].astype(np.float64)
+            distances = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+            order = np.lexsort((sl, distances))[:k]
+            best, best_slots = distances[order], sl[order]
+            if threshold is not None:
+                within = best <= threshold
+                best, best_slots = best[within], best_slots[within]
+            ids = self.gallery.ids_at(best_slots)
+            hits.append([Hit(i, float(d)) for i, d in zip(ids, best.tolist(), strict=True)])
+        return hits

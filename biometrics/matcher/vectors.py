@@ -1,0 +1,39 @@
+"""Checks every array crossing the matcher's boundary: shape (n, dim), finite, float32."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from biometrics.matcher.errors import DimensionMismatch, NonFiniteValue
+
+Vectors = npt.NDArray[np.float32]
+
+
+def as_vectors(values: Any, dim: int, what: str) -> Vectors:
+    """`values` as a C-contiguous (n, dim) float32 array; n may be 0.
+
+    Raises DimensionMismatch for any other shape (a single (dim,) vector included: the caller
+    says how many rows it means) and NonFiniteValue for NaN/inf, also for float64 values that
+    overflow float32.
+    """
+    array = np.asarray(values)
+    if array.ndim != 2 or array.shape[1] != dim:
+        raise DimensionMismatch(what, f"(n, {dim})", tuple(int(s) for s in array.shape))
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise DimensionMismatch(what, f"(n, {dim}) real numbers, not {array.dtype}", array.shape)
+    _require_finite(array, what)
+    result = np.ascontiguousarray(array, dtype=np.float32)
+    _require_finite(result, what)
+    return result
+
+
+def _require_finite(array: npt.NDArray[Any], what: str) -> None:
+    if array.size == 0 or not np.issubdtype(array.dtype, np.floating):
+        return
+    bad = ~np.isfinite(array)
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        raise NonFiniteValue(what, row, float(array[row, col]))
