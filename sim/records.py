@@ -1,0 +1,154 @@
+"""What a replication leaves behind: one row per traveller (times at every queue, the
+route taken, the exit), queue-length logs, and optionally the full event log."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sim.rosters import Roster
+from sim.travellers import DOCUMENT_TYPES, FloatArray, IntArray, NationalityGroup, Travellers
+
+
+class Exit(enum.IntEnum):
+    """The one way each traveller leaves the hall (-1 in the records: never left)."""
+
+    EGATE = 0
+    DESK = 1
+    SECONDARY = 2
+
+
+class EventKind(enum.Enum):
+    ARRIVE = "arrive"  # reached the hall doors
+    OVERFLOW = "overflow"  # hall full: held outside
+    ENTER = "enter"  # inside the hall
+    JOIN = "join"  # joined a queue
+    START = "start"  # service began
+    END = "end"  # service ended
+    EXIT = "exit"  # left landside
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One line of the event log: at `time_s`, traveller `traveller` did `kind` at `where`."""
+
+    time_s: float
+    traveller: int
+    kind: EventKind
+    where: str
+
+    def as_tuple(self) -> tuple[float, int, str, str]:
+        return (round(self.time_s, 6), self.traveller, self.kind.value, self.where)
+
+
+@dataclass(frozen=True)
+class QueueLog:
+    """Queue length (travellers waiting, not in service) after each change, from time 0 (length 0)."""
+
+    times_s: FloatArray
+    lengths: IntArray
+
+    def area(self, end_s: float) -> float:
+        """Integral of the queue length over [0, end_s] (traveller-seconds)."""
+        if len(self.times_s) == 0:
+            return 0.0
+        spans = np.diff(np.append(self.times_s, max(end_s, self.times_s[-1])))
+        return float(np.sum(spans * self.lengths))
+
+
+STAGES = ("gate", "desk", "secondary")
+
+
+@dataclass(frozen=True)
+class Records:
+    """One replication. Times are seconds from midnight; NaN where a stage was not visited.
+
+    `desk_queue` indexes `desk_names` (-1: no desk); `gate_outcome` is a `GateOutcome`
+    (-1: no gate); `exit` is an `Exit`. `logs` maps each queue name (`egates`, each desk
+    queue, `secondary`, `overflow`) to its `QueueLog`; `capacity` each station to its roster.
+    """
+
+    replication: int
+    travellers: Travellers
+    entry_s: FloatArray
+    gate_join_s: FloatArray
+    gate_start_s: FloatArray
+    gate_end_s: FloatArray
+    gate_outcome: IntArray
+    gate_attempts: IntArray
+    desk_queue: IntArray
+    desk_priority: np.ndarray
+    desk_join_s: FloatArray
+    desk_start_s: FloatArray
+    desk_end_s: FloatArray
+    secondary_join_s: FloatArray
+    secondary_start_s: FloatArray
+    secondary_end_s: FloatArray
+    exit_s: FloatArray
+    exit: IntArray
+    desk_names: tuple[str, ...]
+    logs: dict[str, QueueLog]
+    capacity: dict[str, Roster]
+    end_s: float
+    events: tuple[Event, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.exit)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Flat per-traveller columns, for CSV or Parquet (labels instead of enum numbers)."""
+        t = self.travellers
+        groups = np.array([g.label for g in NationalityGroup])
+        docs = np.array([d.value for d in DOCUMENT_TYPES])
+        desk = np.array([*self.desk_names, ""])
+        from sim.egates import GateOutcome
+
+        outcomes = np.array([o.name.lower() for o in GateOutcome] + [""])
+        exits = np.array([e.name.lower() for e in Exit] + [""])
+        return {
+            "replication": np.full(len(self), self.replication),
+            "traveller": np.arange(len(self)),
+            "flight": t.flight,
+            "group": groups[t.group],
+            "nationality": t.nationality,
+            "age": t.age,
+            "enrolled": t.enrolled,
+            "document": docs[t.document],
+            "watchlist": t.watchlist,
+            "arrival_s": t.arrival_s,
+            "entry_s": self.entry_s,
+            "gate_join_s": self.gate_join_s,
+            "gate_start_s": self.gate_start_s,
+            "gate_end_s": self.gate_end_s,
+            "gate_outcome": outcomes[self.gate_outcome],
+            "gate_attempts": self.gate_attempts,
+            "desk_queue": desk[self.desk_queue],
+            "desk_priority": self.desk_priority,
+            "desk_join_s": self.desk_join_s,
+            "desk_start_s": self.desk_start_s,
+            "desk_end_s": self.desk_end_s,
+            "secondary_join_s": self.secondary_join_s,
+            "secondary_start_s": self.secondary_start_s,
+            "secondary_end_s": self.secondary_end_s,
+            "exit_s": self.exit_s,
+            "exit": exits[self.exit],
+        }
+
+
+def write_records(records: list[Records], path: Path) -> Path:
+    """All replications' traveller rows to `path` (.parquet, or .csv for anything else)."""
+    import pyarrow as pa
+
+    table = pa.concat_tables([pa.table(r.columns()) for r in records])
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, path)
+    else:
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, path)
+    return path
