@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import ModuleType
 
 from fastapi import FastAPI
 
@@ -55,5 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _versioned_routes() -> list[object]:
-    return []
+def _versioned_routes() -> list[ModuleType]:
+    from api.routes import gates, operators, transactions
+
+    return [gates, operators, transactions]

@@ -1,20 +1,34 @@
 """The heavy resources of one worker process, opened once by the app lifespan:
 the face processor (detector + ONNX embedder), the inference pool in front of it,
-the store, and the face watchlist searcher."""
+the store, the gate policy and the per-gate rate limiter."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from api.inference import InferencePool, PoolConfig
+from api.limits import RateLimiter
 from api.metrics import Metrics
+from api.policy_file import PolicyFile
 from api.settings import Settings
 
 if TYPE_CHECKING:
     from biometrics.pipeline import Capture, FaceProcessor
+    from egate.crypto import TemplateKeyring
+    from egate.store import Store
+
+log = logging.getLogger(__name__)
+
+BOOTSTRAP_ADMIN_ID = "admin"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -23,14 +37,17 @@ class Resources:
     metrics: Metrics
     processor: FaceProcessor
     pool: InferencePool[bytes, Capture]
-    store: Any
+    store: Store
+    keyring: TemplateKeyring
+    policy: PolicyFile
+    limiter: RateLimiter
     models_loaded: bool = True
 
     @classmethod
     async def open(cls, settings: Settings, metrics: Metrics) -> Resources:
         processor = await asyncio.to_thread(_build_processor, settings)
         pool: InferencePool[bytes, Capture] = InferencePool(
-            _batch_fn(processor, settings),
+            _batch_fn(processor),
             PoolConfig(
                 threads=settings.inference_threads,
                 max_pending=settings.inference_queue,
@@ -41,36 +58,47 @@ class Resources:
             metrics,
         )
         await pool.start()
-        store = await asyncio.to_thread(_open_store, settings)
-        return cls(settings, metrics, processor, pool, store)
+        keyring, store = await asyncio.to_thread(_open_store, settings)
+        return cls(
+            settings,
+            metrics,
+            processor,
+            pool,
+            store,
+            keyring,
+            PolicyFile(settings.policy_path),
+            RateLimiter(settings.gate_rate_per_s, settings.gate_burst),
+        )
 
     async def close(self) -> None:
         await self.pool.stop()
-        close = getattr(self.store, "close", None)
-        if close is not None:
-            await asyncio.to_thread(close)
+        await asyncio.to_thread(self.store.close)
 
     async def database_reachable(self) -> bool:
-        ping = getattr(self.store, "ping", None)
-        if ping is None:
-            return False
+        def ping() -> bool:
+            with self.store.read() as uow:
+                uow.audit.head()
+            return True
+
         try:
-            return bool(await asyncio.to_thread(ping))
+            return await asyncio.to_thread(ping)
         except Exception:
+            log.warning("database not reachable", exc_info=True)
             return False
 
 
 def _build_processor(settings: Settings) -> FaceProcessor:
+    from biometrics.embedding import OnnxEmbedder
     from biometrics.pipeline import FaceProcessor
 
-    from biometrics.embedding import OnnxEmbedder
-
     # One ORT thread per pool thread: the pool already runs `inference_threads` batches
-    # in parallel, and oversubscribing 2 cores only adds context switches.
-    return FaceProcessor(OnnxEmbedder(threads=1))
+    # in parallel; more threads than cores only adds context switches.
+    embedder = OnnxEmbedder(threads=1)
+    return FaceProcessor(embedder, max_pixels=settings.max_image_pixels)
 
 
-def _batch_fn(processor: FaceProcessor, settings: Settings) -> Any:
+def _batch_fn(processor: FaceProcessor):  # type: ignore[no-untyped-def]
+    """Captures for a batch of encoded images; an undecodable image fails alone."""
     from biometrics import BiometricsError
     from biometrics.images import load_image
 
@@ -80,18 +108,43 @@ def _batch_fn(processor: FaceProcessor, settings: Settings) -> Any:
         slots: list[int] = []
         for data in items:
             try:
-                images.append(load_image(data, max_pixels=settings.max_image_pixels))
-                slots.append(len(results))
-                results.append(BiometricsError("pending"))
+                images.append(load_image(data, max_pixels=processor.max_pixels))
             except BiometricsError as exc:
                 results.append(exc)
+                continue
+            slots.append(len(results))
+            results.append(exc_placeholder)
         if images:
             for slot, capture in zip(slots, processor.process_batch(images), strict=True):
                 results[slot] = capture
         return results
 
+    exc_placeholder = RuntimeError("not processed")
     return run
 
 
-def _open_store(settings: Settings) -> Any:
-    return None
+def _open_store(settings: Settings) -> tuple[TemplateKeyring, Store]:
+    from egate.crypto import TemplateKeyring
+    from egate.store import AlreadyExists, OperatorRole, Store
+
+    keyring = TemplateKeyring.single(settings.template_key_id, settings.template_key_bytes())
+    store = Store(
+        settings.database_url,
+        template_key=keyring,
+        pepper=settings.secret_pepper.get_secret_value().encode(),
+    )
+    if settings.migrate_on_start:
+        store.upgrade()
+    token = settings.bootstrap_admin_token.get_secret_value()
+    try:
+        with store.unit_of_work() as uow:
+            if uow.operators.get(BOOTSTRAP_ADMIN_ID) is None:
+                uow.operators.create(
+                    BOOTSTRAP_ADMIN_ID, list(OperatorRole), actor="system", token=token
+                )
+    except AlreadyExists:
+        pass  # another worker created it first
+    except Exception as exc:  # a racing worker's insert wins; anything else is real
+        if "unique" not in str(exc).lower():
+            raise
+    return keyring, store

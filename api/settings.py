@@ -55,7 +55,13 @@ class Settings(BaseSettings):
     template_key_id: str = "k1"
     # An operator token with every role, created at start-up if it does not exist yet.
     bootstrap_admin_token: SecretStr = SecretStr(DEFAULT_SECRET)
+    # Server pepper for the gate-key and operator-token digests (kept out of the database).
+    secret_pepper: SecretStr = SecretStr(DEFAULT_SECRET)
     gallery_path: Path = Path("var/gallery")
+    policy_path: Path = Path("var/policy.json")
+    # Run the database migrations when a worker starts (`egate serve` does it once
+    # before starting workers and turns this off for them).
+    migrate_on_start: bool = True
 
     # Limits on what one client may send.
     max_request_bytes: int = Field(default=10_000_000, gt=0)
@@ -83,8 +89,10 @@ class Settings(BaseSettings):
             return self
         if self.template_key.get_secret_value() == DEFAULT_TEMPLATE_KEY:
             raise InsecureSettings("template_key", self.environment)
-        if self.bootstrap_admin_token.get_secret_value() == DEFAULT_SECRET:
-            raise InsecureSettings("bootstrap_admin_token", self.environment)
+        for name in ("bootstrap_admin_token", "secret_pepper"):
+            secret: SecretStr = getattr(self, name)
+            if secret.get_secret_value() == DEFAULT_SECRET:
+                raise InsecureSettings(name, self.environment)
         return self
 
     @model_validator(mode="after")

@@ -23,7 +23,8 @@ def test_bucket_never_holds_more_than_the_burst() -> None:
 def test_check_raises_429_with_retry_after() -> None:
     limiter = RateLimiter(rate_per_s=0.5, burst=1)
     limiter.check("gate-7")
-    with pytest.raises(ApiError, match=r"rate limit of 0\.5 requests/s exceeded for gate-7") as info:
+    message = r"rate limit of 0\.5 requests/s exceeded for gate-7"
+    with pytest.raises(ApiError, match=message) as info:
         limiter.check("gate-7")
     assert info.value.status == 429
     assert info.value.code == "rate_limited"

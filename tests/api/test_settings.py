@@ -28,7 +28,7 @@ def test_refuses_default_template_key_outside_development(environment: str) -> N
     with pytest.raises(
         ValidationError, match="EGATE_TEMPLATE_KEY still has its development default"
     ):
-        Settings(environment=environment, bootstrap_admin_token="a-real-secret")
+        Settings(environment=environment, bootstrap_admin_token="t" * 40, secret_pepper="p" * 40)
 
 
 def test_refuses_default_admin_token_outside_development() -> None:
@@ -36,8 +36,18 @@ def test_refuses_default_admin_token_outside_development() -> None:
         Settings(environment="production", template_key=STRONG_KEY)
 
 
+def test_refuses_default_pepper_outside_development() -> None:
+    with pytest.raises(ValidationError, match="EGATE_SECRET_PEPPER still has its"):
+        Settings(environment="staging", template_key=STRONG_KEY, bootstrap_admin_token="t" * 40)
+
+
 def test_production_with_real_secrets_starts() -> None:
-    s = Settings(environment="production", template_key=STRONG_KEY, bootstrap_admin_token="x" * 40)
+    s = Settings(
+        environment="production",
+        template_key=STRONG_KEY,
+        bootstrap_admin_token="x" * 40,
+        secret_pepper="p" * 40,
+    )
     assert s.template_key_bytes() == bytes(range(32))
 
 

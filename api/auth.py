@@ -1,0 +1,119 @@
+"""Who is calling: a gate (its own key in `X-Gate-Key`) or an operator (a bearer
+token with roles). Keys and tokens are checked against their digests in the store.
+
+Every failure is 401 (no or unknown credentials) or 403 (known, but not allowed);
+an unreadable credential is treated as unknown, never as a server error.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from api.deps import ResourcesDep
+from api.errors import ApiError
+from egate.store import OperatorRole
+
+gate_key_header = APIKeyHeader(
+    name="X-Gate-Key", auto_error=False, description="the gate's own key"
+)
+bearer = HTTPBearer(auto_error=False, description="operator token")
+
+# Credentials are server-generated URL-safe strings; anything much longer is not one.
+_MAX_CREDENTIAL = 256
+
+
+class PrincipalKind(enum.Enum):
+    GATE = "gate"
+    OPERATOR = "operator"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: PrincipalKind
+    id: str
+    roles: frozenset[OperatorRole] = frozenset()
+
+    @property
+    def actor(self) -> str:
+        """How the audit trail names this caller."""
+        return f"{self.kind.value}:{self.id}"
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _usable(secret: str | None) -> str | None:
+    if not secret or len(secret) > _MAX_CREDENTIAL or not secret.isascii():
+        return None
+    return secret
+
+
+def authenticate(
+    resources: ResourcesDep,
+    gate_key: Annotated[str | None, Depends(gate_key_header)],
+    token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """The caller, from whichever credential it sent (a gate key wins if both)."""
+    if gate_key is not None:
+        key = _usable(gate_key)
+        with resources.store.read() as uow:
+            gate = uow.gates.authenticate(key) if key else None
+        if gate is None:
+            raise _unauthorized("unknown or disabled gate key")
+        return Principal(PrincipalKind.GATE, gate.id)
+    if token is not None:
+        secret = _usable(token.credentials)
+        with resources.store.read() as uow:
+            operator = uow.operators.authenticate(secret) if secret else None
+        if operator is None:
+            raise _unauthorized("unknown or disabled operator token")
+        return Principal(PrincipalKind.OPERATOR, operator.id, operator.roles)
+    raise _unauthorized("send a gate key (X-Gate-Key) or an operator token (Authorization: Bearer)")
+
+
+AnyPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+def require_gate(principal: AnyPrincipal) -> Principal:
+    if principal.kind is not PrincipalKind.GATE:
+        raise ApiError(403, "forbidden", "this endpoint is for gates (X-Gate-Key)")
+    return principal
+
+
+def require_role(role: OperatorRole) -> Callable[[Principal], Principal]:
+    """An operator holding `role` (admin holds every role)."""
+
+    def check(principal: AnyPrincipal) -> Principal:
+        if principal.kind is not PrincipalKind.OPERATOR:
+            raise ApiError(
+                403, "forbidden", f"this endpoint is for operators with role {role.value}"
+            )
+        if role not in principal.roles and OperatorRole.ADMIN not in principal.roles:
+            raise ApiError(
+                403,
+                "forbidden",
+                f"operator {principal.id} lacks role {role.value}",
+                {"required": role.value, "roles": sorted(r.value for r in principal.roles)},
+            )
+        return principal
+
+    return check
+
+
+GatePrincipal = Annotated[Principal, Depends(require_gate)]
+EnrolOperator = Annotated[Principal, Depends(require_role(OperatorRole.ENROL))]
+WatchlistOperator = Annotated[Principal, Depends(require_role(OperatorRole.WATCHLIST))]
+AuditOperator = Annotated[Principal, Depends(require_role(OperatorRole.AUDIT))]
+AdminOperator = Annotated[Principal, Depends(require_role(OperatorRole.ADMIN))]
+
+
+def client_scope(request: Request, principal: Principal) -> str:
+    """Idempotency scope: keys are unique per caller, never across callers."""
+    return principal.actor

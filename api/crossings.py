@@ -1,0 +1,168 @@
+"""Composes `egate.crossing.Crossing` for one request, and keeps a transaction between
+requests (any worker may take the next request of a gate).
+
+Face inference is NOT done here: the route has already run the images through the
+batched pool (`api.inference`), so `PrecomputedFaces` hands the crossing captures that
+exist. The reference embeddings of an open transaction are sealed with the template
+keyring (AAD = transaction id) inside the stored snapshot: templates at rest are
+always encrypted.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from biometrics.pipeline import Capture, distance
+from egate.crossing import Crossing, Embeddings
+from egate.crypto import EncryptedTemplate, TemplateKeyring, decrypt_template, encrypt_template
+from egate.documents import TravelDocument
+from egate.gate import CaptureOutcome, DocumentFinding, Finding, GateTransaction, ScreeningFinding
+from egate.policy import GatePolicy
+from egate.store import TransactionRecord, UnitOfWork
+
+
+@dataclass(frozen=True)
+class PrecomputedFaces:
+    """The crossing's `FaceVerifier` over captures the pool already computed."""
+
+    portrait: Capture | None = None
+    live: Capture | None = None
+
+    def portrait_embedding(self, portrait: bytes) -> Embeddings | None:
+        if self.portrait is None or self.portrait.embedding is None:
+            return None
+        return self.portrait.embedding.reshape(1, -1).astype(np.float32)
+
+    def compare(self, capture: bytes, references: Embeddings) -> CaptureOutcome:
+        live = self.live
+        if live is None:
+            raise ValueError("no live capture was computed for this request")
+        if live.embedding is None:
+            return CaptureOutcome(quality_issues=tuple(live.quality.messages))
+        if len(references) == 0:
+            raise ValueError("the transaction has no reference to compare with")
+        return CaptureOutcome(distance=min(distance(live.embedding, r) for r in references))
+
+
+class StoreEnrolments:
+    """`EnrolmentLookup` over the store: the holder's templates, by document."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    def templates(self, document: TravelDocument) -> Embeddings | None:
+        enrolment = self._uow.enrolments.find_by_document(document.issuer, document.number)
+        if enrolment is None or not enrolment.templates:
+            return None
+        return np.stack([t.vector for t in enrolment.templates]).astype(np.float32)
+
+
+def expiry_check(read: Any, now: datetime) -> Sequence[Finding]:
+    # Until egate ships its production DocumentChecks: expiry only.
+    document: TravelDocument = read.document
+    if document.is_expired(now.date()):
+        return [Finding(DocumentFinding.EXPIRED, document.expiry_date.isoformat())]
+    return []
+
+
+def sltd_screening(uow: UnitOfWork) -> Callable[[TravelDocument], Sequence[Finding]]:
+    # Until egate ships its production Screening: the stored SLTD list.
+    def screen(document: TravelDocument) -> Sequence[Finding]:
+        listed = {(e.issuer, e.number): e.reason for e in uow.watchlists.documents()}
+        reason = listed.get(document.key)
+        return [Finding(ScreeningFinding.SLTD_HIT, reason)] if reason is not None else []
+
+    return screen
+
+
+def build_crossing(
+    uow: UnitOfWork, policy: GatePolicy, faces: PrecomputedFaces, clock: Callable[[], datetime]
+) -> Crossing:
+    return Crossing(
+        policy=policy,
+        document_checks=expiry_check,
+        screening=sltd_screening(uow),
+        enrolments=StoreEnrolments(uow),
+        faces=faces,
+        clock=clock,
+    )
+
+
+# -- keeping a transaction between requests ----------------------------------------------
+
+
+def to_record(
+    txn: GateTransaction, references: npt.NDArray[np.float32], keyring: TemplateKeyring
+) -> TransactionRecord:
+    outcome = txn.outcome
+    referral = outcome.referral if outcome else None
+    snapshot = {
+        "transaction": txn.as_json(),
+        "references": [] if txn.state.terminal else _seal(references, keyring, txn.transaction_id),
+    }
+    return TransactionRecord(
+        id=txn.transaction_id,
+        gate_id=txn.gate_id,
+        opened_at=txn.opened_at,
+        state=txn.state,
+        attempts=txn.attempts,
+        steps=[s.as_json() for s in txn.steps],
+        closed_at=outcome.decided_at if outcome else None,
+        decision=outcome.decision if outcome else None,
+        referral_reason=referral.reason if referral else None,
+        referral_detail="; ".join(f.code.value for f in referral.findings) if referral else None,
+        document_issuer=txn.document.issuer,
+        document_number=txn.document.number,
+        snapshot=snapshot,
+    )
+
+
+def from_record(
+    record: TransactionRecord, policy: GatePolicy, keyring: TemplateKeyring
+) -> tuple[GateTransaction, npt.NDArray[np.float32]]:
+    if record.snapshot is None:
+        raise ValueError(f"transaction {record.id} was stored without a snapshot")
+    txn = GateTransaction.from_json(record.snapshot["transaction"], policy)
+    references = _unseal(record.snapshot.get("references", []), keyring, record.id)
+    return txn, references
+
+
+def _seal(
+    refs: npt.NDArray[np.float32], keyring: TemplateKeyring, txn_id: str
+) -> list[dict[str, str]]:
+    out = []
+    for vector in refs:
+        sealed = encrypt_template(keyring, vector, associated_data=txn_id.encode())
+        out.append(
+            {
+                "key_id": sealed.key_id,
+                "nonce": base64.b64encode(sealed.nonce).decode(),
+                "ciphertext": base64.b64encode(sealed.ciphertext).decode(),
+            }
+        )
+    return out
+
+
+def _unseal(
+    items: list[dict[str, str]], keyring: TemplateKeyring, txn_id: str
+) -> npt.NDArray[np.float32]:
+    vectors = [
+        decrypt_template(
+            keyring,
+            EncryptedTemplate(
+                item["key_id"],
+                base64.b64decode(item["nonce"]),
+                base64.b64decode(item["ciphertext"]),
+            ),
+            associated_data=txn_id.encode(),
+        )
+        for item in items
+    ]
+    return np.stack(vectors) if vectors else np.zeros((0, 128), np.float32)
