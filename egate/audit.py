@@ -132,8 +132,9 @@ class AuditVerification:
 
 def canonical_payload(payload: Mapping[str, Any]) -> str:
     """The canonical JSON text of a payload (sorted keys, no whitespace, no NaN)."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    return json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def format_timestamp(at: datetime) -> str:
@@ -186,19 +187,31 @@ def verify_chain(
             problem = AuditProblem.MISSING if entry.seq > expected else AuditProblem.OUT_OF_ORDER
             detail = f"expected record {expected}, found record {entry.seq}"
             return AuditVerification(False, count, prev, expected, problem, detail)
-        if record_hash(entry.seq, entry.at, entry.actor, entry.action, entry.subject,
-                       entry.payload, entry.prev_hash) != entry.hash:
+        if (
+            record_hash(
+                entry.seq,
+                entry.at,
+                entry.actor,
+                entry.action,
+                entry.subject,
+                entry.payload,
+                entry.prev_hash,
+            )
+            != entry.hash
+        ):
             detail = f"record {entry.seq}: stored hash does not match its contents"
             return AuditVerification(False, count, prev, entry.seq, AuditProblem.ALTERED, detail)
         if entry.prev_hash != prev.hash:
             detail = f"record {entry.seq}: prev_hash does not match record {prev.seq}"
-            return AuditVerification(False, count, prev, entry.seq, AuditProblem.BROKEN_LINK,
-                                     detail)
+            return AuditVerification(
+                False, count, prev, entry.seq, AuditProblem.BROKEN_LINK, detail
+            )
         if anchor is not None and entry.seq == anchor.seq:
             if entry.hash != anchor.hash:
                 detail = f"record {entry.seq}: hash differs from the anchor {anchor}"
-                return AuditVerification(False, count, prev, entry.seq,
-                                         AuditProblem.ANCHOR_MISMATCH, detail)
+                return AuditVerification(
+                    False, count, prev, entry.seq, AuditProblem.ANCHOR_MISMATCH, detail
+                )
             anchor_seen = True
         count, prev = count + 1, ChainHead(entry.seq, entry.hash)
     if not anchor_seen and anchor is not None:

@@ -81,10 +81,19 @@ def audit_verify(database_url: str, anchor: str | None, path: Path | None) -> No
 
 @audit.command("export")
 @_database_url
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="File to write (default: standard output).")
-@click.option("--after", type=int, default=0, show_default=True,
-              help="Export only records with a larger sequence number.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write (default: standard output).",
+)
+@click.option(
+    "--after",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Export only records with a larger sequence number.",
+)
 def audit_export(database_url: str, output: Path | None, after: int) -> None:
     """Write the audit records as JSON lines, in sequence order."""
     from egate.audit import write_jsonl

@@ -19,8 +19,9 @@ from egate.store.records import GateRecord, OperatorRecord, OperatorRole
 
 
 class Gates:
-    def __init__(self, session: Session, hasher: SecretHasher, audit: AuditLog,
-                 clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, session: Session, hasher: SecretHasher, audit: AuditLog, clock: Callable[[], datetime]
+    ) -> None:
         self._session, self._hasher, self._audit, self._clock = session, hasher, audit, clock
 
     def register(self, gate_id: str, location: str, *, actor: str) -> str:
@@ -28,8 +29,14 @@ class Gates:
         if self._session.get(Gate, gate_id) is not None:
             raise AlreadyExists("gate", gate_id)
         key = new_secret()
-        self._session.add(Gate(id=gate_id, location=location,
-                               key_digest=self._hasher.digest(key), created_at=self._clock()))
+        self._session.add(
+            Gate(
+                id=gate_id,
+                location=location,
+                key_digest=self._hasher.digest(key),
+                created_at=self._clock(),
+            )
+        )
         self._session.flush()
         self._audit.append(actor, AuditAction.GATE_REGISTER, gate_id, {"location": location})
         return key
@@ -71,22 +78,33 @@ class Gates:
 
 
 class Operators:
-    def __init__(self, session: Session, hasher: SecretHasher, audit: AuditLog,
-                 clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, session: Session, hasher: SecretHasher, audit: AuditLog, clock: Callable[[], datetime]
+    ) -> None:
         self._session, self._hasher, self._audit, self._clock = session, hasher, audit, clock
 
-    def create(self, operator_id: str, roles: Iterable[OperatorRole], *, actor: str,
-               token: str | None = None) -> str:
+    def create(
+        self,
+        operator_id: str,
+        roles: Iterable[OperatorRole],
+        *,
+        actor: str,
+        token: str | None = None,
+    ) -> str:
         """Create an operator; returns the token (a fresh random one unless `token` is
         given, e.g. the configured bootstrap admin token)."""
         if self._session.get(Operator, operator_id) is not None:
             raise AlreadyExists("operator", operator_id)
         token = token or new_secret()
         granted = sorted({r.value for r in roles})
-        self._session.add(Operator(
-            id=operator_id, token_digest=self._hasher.digest(token), created_at=self._clock(),
-            roles=[OperatorRoleRow(role=r) for r in granted],
-        ))
+        self._session.add(
+            Operator(
+                id=operator_id,
+                token_digest=self._hasher.digest(token),
+                created_at=self._clock(),
+                roles=[OperatorRoleRow(role=r) for r in granted],
+            )
+        )
         self._session.flush()
         self._audit.append(actor, AuditAction.OPERATOR_CREATE, operator_id, {"roles": granted})
         return token

@@ -14,8 +14,16 @@ from egate.store.models import AuditHead, AuditRow
 
 HEAD_ID = 1
 _PAGE = 5_000  # records per query when streaming the chain
-_COLUMNS = (AuditRow.seq, AuditRow.at, AuditRow.actor, AuditRow.action, AuditRow.subject,
-            AuditRow.payload, AuditRow.prev_hash, AuditRow.hash)
+_COLUMNS = (
+    AuditRow.seq,
+    AuditRow.at,
+    AuditRow.actor,
+    AuditRow.action,
+    AuditRow.subject,
+    AuditRow.payload,
+    AuditRow.prev_hash,
+    AuditRow.hash,
+)
 
 
 class AuditLog:
@@ -33,13 +41,27 @@ class AuditLog:
         head = self._session.execute(
             select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
         ).scalar_one()
-        entry = seal(head.seq + 1, self._clock(), actor, action.value, subject,
-                     canonical_payload(payload), head.hash)
-        self._session.add(AuditRow(
-            seq=entry.seq, at=entry.at, actor=entry.actor, action=entry.action,
-            subject=entry.subject, payload=entry.payload, prev_hash=entry.prev_hash,
-            hash=entry.hash,
-        ))
+        entry = seal(
+            head.seq + 1,
+            self._clock(),
+            actor,
+            action.value,
+            subject,
+            canonical_payload(payload),
+            head.hash,
+        )
+        self._session.add(
+            AuditRow(
+                seq=entry.seq,
+                at=entry.at,
+                actor=entry.actor,
+                action=entry.action,
+                subject=entry.subject,
+                payload=entry.payload,
+                prev_hash=entry.prev_hash,
+                hash=entry.hash,
+            )
+        )
         head.seq, head.hash = entry.seq, entry.hash
         self._session.flush()
         return entry
@@ -70,5 +92,6 @@ class AuditLog:
 
 
 def _entry(row: AuditRow) -> AuditEntry:
-    return AuditEntry(row.seq, row.at, row.actor, row.action, row.subject, row.payload,
-                      row.prev_hash, row.hash)
+    return AuditEntry(
+        row.seq, row.at, row.actor, row.action, row.subject, row.payload, row.prev_hash, row.hash
+    )

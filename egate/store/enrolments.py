@@ -63,9 +63,15 @@ class Enrolments:
         row.templates = [self._template_row(traveller_id, t, now) for t in templates]
         self._session.add(row)
         self._session.flush()
-        self._audit.append(actor, AuditAction.ENROLMENT_CREATE, traveller_id, {
-            "documents": len(documents), "templates": len(templates),
-        })
+        self._audit.append(
+            actor,
+            AuditAction.ENROLMENT_CREATE,
+            traveller_id,
+            {
+                "documents": len(documents),
+                "templates": len(templates),
+            },
+        )
         return self._enrolment(row)
 
     def get(self, traveller_id: str) -> Enrolment | None:
@@ -75,7 +81,8 @@ class Enrolments:
     def find_by_document(self, issuer: str, number: str) -> Enrolment | None:
         """The enrolment holding document (issuer, number), if any."""
         row = self._session.scalars(
-            select(Traveller).join(Document)
+            select(Traveller)
+            .join(Document)
             .where(Document.issuer == issuer, Document.number == number)
         ).first()
         return None if row is None else self._enrolment(row)
@@ -109,9 +116,16 @@ class Enrolments:
             changed.append("templates")
         row.updated_at = now
         self._session.flush()
-        self._audit.append(actor, AuditAction.ENROLMENT_UPDATE, traveller_id, {
-            "changed": changed, "documents": len(row.documents), "templates": len(row.templates),
-        })
+        self._audit.append(
+            actor,
+            AuditAction.ENROLMENT_UPDATE,
+            traveller_id,
+            {
+                "changed": changed,
+                "documents": len(row.documents),
+                "templates": len(row.templates),
+            },
+        )
         return self._enrolment(row)
 
     def erase(self, traveller_id: str, *, actor: str) -> None:
@@ -136,16 +150,20 @@ class Enrolments:
             query.order_by(Template.id)
         ):
             sealed = EncryptedTemplate(key_id, nonce, ciphertext)
-            yield traveller_id, decrypt_template(keyring, sealed,
-                                                 associated_data=traveller_id.encode())
+            yield (
+                traveller_id,
+                decrypt_template(keyring, sealed, associated_data=traveller_id.encode()),
+            )
 
     def reencrypt(self, *, actor: str, limit: int = 1000) -> int:
         """Re-seal up to `limit` templates not under the active key; returns how many.
         Call until it returns 0 to finish a key rotation."""
         keyring = self._require_keyring()
         rows = self._session.scalars(
-            select(Template).where(Template.key_id != keyring.active)
-            .order_by(Template.id).limit(limit)
+            select(Template)
+            .where(Template.key_id != keyring.active)
+            .order_by(Template.id)
+            .limit(limit)
         ).all()
         for row in rows:
             aad = row.traveller_id.encode()
@@ -154,8 +172,9 @@ class Enrolments:
             row.key_id, row.nonce, row.ciphertext = fresh.key_id, fresh.nonce, fresh.ciphertext
         if rows:
             self._session.flush()
-            self._audit.append(actor, AuditAction.TEMPLATES_REKEY, keyring.active,
-                               {"templates": len(rows)})
+            self._audit.append(
+                actor, AuditAction.TEMPLATES_REKEY, keyring.active, {"templates": len(rows)}
+            )
         return len(rows)
 
     # -- internals -------------------------------------------------------------------
@@ -168,17 +187,24 @@ class Enrolments:
     def _check_documents_free(self, documents: Sequence[DocumentData], traveller_id: str) -> None:
         for doc in documents:
             owner = self._session.scalar(
-                select(Document.traveller_id)
-                .where(Document.issuer == doc.issuer, Document.number == doc.number)
+                select(Document.traveller_id).where(
+                    Document.issuer == doc.issuer, Document.number == doc.number
+                )
             )
             if owner is not None and owner != traveller_id:
                 raise DocumentAlreadyEnrolled(doc.issuer, doc.number, owner)
 
     def _template_row(self, traveller_id: str, template: TemplateData, now: datetime) -> Template:
-        sealed = encrypt_template(self._require_keyring(), template.vector,
-                                  associated_data=traveller_id.encode())
-        return Template(embedder=template.embedder, key_id=sealed.key_id, nonce=sealed.nonce,
-                        ciphertext=sealed.ciphertext, created_at=now)
+        sealed = encrypt_template(
+            self._require_keyring(), template.vector, associated_data=traveller_id.encode()
+        )
+        return Template(
+            embedder=template.embedder,
+            key_id=sealed.key_id,
+            nonce=sealed.nonce,
+            ciphertext=sealed.ciphertext,
+            created_at=now,
+        )
 
     def _enrolment(self, row: Traveller) -> Enrolment:
         templates: tuple[StoredTemplate, ...] = ()
@@ -186,17 +212,24 @@ class Enrolments:
             keyring = self._require_keyring()
             aad = row.id.encode()
             templates = tuple(
-                StoredTemplate(t.id, t.embedder, t.key_id,
-                               decrypt_template(keyring, _sealed(t), associated_data=aad),
-                               t.created_at)
+                StoredTemplate(
+                    t.id,
+                    t.embedder,
+                    t.key_id,
+                    decrypt_template(keyring, _sealed(t), associated_data=aad),
+                    t.created_at,
+                )
                 for t in row.templates
             )
         return Enrolment(
             traveller_id=row.id,
-            traveller=TravellerData(row.surname, row.given_names, row.birth_date,
-                                    row.nationality, Sex(row.sex)),
-            documents=tuple(DocumentData(d.issuer, d.number, d.document_code, d.expiry_date)
-                            for d in row.documents),
+            traveller=TravellerData(
+                row.surname, row.given_names, row.birth_date, row.nationality, Sex(row.sex)
+            ),
+            documents=tuple(
+                DocumentData(d.issuer, d.number, d.document_code, d.expiry_date)
+                for d in row.documents
+            ),
             templates=templates,
             created_at=row.created_at,
             updated_at=row.updated_at,
@@ -212,8 +245,12 @@ def _set_identity(row: Traveller, traveller: TravellerData) -> None:
 
 
 def _document_row(doc: DocumentData) -> Document:
-    return Document(issuer=doc.issuer, number=doc.number, document_code=doc.document_code,
-                    expiry_date=doc.expiry_date)
+    return Document(
+        issuer=doc.issuer,
+        number=doc.number,
+        document_code=doc.document_code,
+        expiry_date=doc.expiry_date,
+    )
 
 
 def _sealed(row: Template) -> EncryptedTemplate:

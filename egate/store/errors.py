@@ -39,7 +39,9 @@ class DocumentAlreadyEnrolled(StoreError):
     code = "document_already_enrolled"
 
     def __init__(self, issuer: str, number: str, traveller_id: str) -> None:
-        super().__init__(f"document {issuer} {number} is already enrolled (traveller {traveller_id})")
+        super().__init__(
+            f"document {issuer} {number} is already enrolled (traveller {traveller_id})"
+        )
         self.issuer = issuer
         self.number = number
         self.traveller_id = traveller_id

@@ -24,8 +24,9 @@ class Idempotency:
     def get(self, scope: str, key: str) -> tuple[str, StoredResponse] | None:
         """(request fingerprint, stored response) for this key, or None."""
         row = self._session.scalar(
-            select(IdempotencyRecord)
-            .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
+            )
         )
         if row is None:
             return None
@@ -34,9 +35,14 @@ class Idempotency:
     def claim(self, scope: str, key: str, fingerprint: str) -> IdempotencyRecord:
         """Insert the record now (flushes: a concurrent claimer of the same key fails
         here with IntegrityError, before doing its work); fill it with `complete`."""
-        row = IdempotencyRecord(scope=scope, key=key, fingerprint=fingerprint,
-                                status_code=_PENDING.status_code, body=_PENDING.body,
-                                created_at=self._clock())
+        row = IdempotencyRecord(
+            scope=scope,
+            key=key,
+            fingerprint=fingerprint,
+            status_code=_PENDING.status_code,
+            body=_PENDING.body,
+            created_at=self._clock(),
+        )
         self._session.add(row)
         self._session.flush()
         return row

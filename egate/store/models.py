@@ -83,11 +83,15 @@ class Traveller(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     documents: Mapped[list[Document]] = relationship(
-        back_populates="traveller", cascade="all, delete-orphan", passive_deletes=True,
+        back_populates="traveller",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
         order_by="Document.id",
     )
     templates: Mapped[list[Template]] = relationship(
-        back_populates="traveller", cascade="all, delete-orphan", passive_deletes=True,
+        back_populates="traveller",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
         order_by="Template.id",
     )
 

@@ -42,8 +42,13 @@ class UnitOfWork:
     audit record themselves, in the same transaction.
     """
 
-    def __init__(self, session: Session, keyring: TemplateKeyring | None,
-                 hasher: SecretHasher, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        session: Session,
+        keyring: TemplateKeyring | None,
+        hasher: SecretHasher,
+        clock: Callable[[], datetime],
+    ) -> None:
         self.session = session
         self.audit = AuditLog(session, clock)
         self.transactions = Transactions(session, self.audit)
@@ -101,6 +106,13 @@ class Store:
 
         with self.engine.begin() as connection:
             command.upgrade(alembic_config(connection), revision)
+
+    def downgrade(self, revision: str) -> None:
+        """Run the migrations down to `revision` (`base` drops every table)."""
+        from alembic import command
+
+        with self.engine.begin() as connection:
+            command.downgrade(alembic_config(connection), revision)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:

@@ -57,13 +57,18 @@ class Transactions:
         _fill(row, record)
         self._session.flush()
         if record.decision is not None and previous is None:
-            self._audit.append(actor, AuditAction.DECISION, record.id, {
-                "gate_id": record.gate_id,
-                "decision": record.decision.value,
-                "reason": record.referral_reason.value if record.referral_reason else None,
-                "attempts": record.attempts,
-                "state": record.state.value,
-            })
+            self._audit.append(
+                actor,
+                AuditAction.DECISION,
+                record.id,
+                {
+                    "gate_id": record.gate_id,
+                    "decision": record.decision.value,
+                    "reason": record.referral_reason.value if record.referral_reason else None,
+                    "attempts": record.attempts,
+                    "state": record.state.value,
+                },
+            )
 
     def get(self, transaction_id: str) -> TransactionRecord | None:
         row = self._session.get(Transaction, transaction_id)
@@ -86,7 +91,8 @@ class Transactions:
         dialect = self._session.get_bind().dialect.name
         col = Transaction.opened_at
         bucket: ColumnElement[object] = (
-            func.date_trunc("hour", func.timezone("UTC", col)) if dialect == "postgresql"
+            func.date_trunc("hour", func.timezone("UTC", col))
+            if dialect == "postgresql"
             else func.strftime("%Y-%m-%d %H:00:00", col)
         )
         stmt = (

@@ -74,7 +74,8 @@ def append_audit_records(url: str, worker: int, count: int) -> None:
     try:
         for i in range(count):
             with s.unit_of_work() as uow:
-                uow.audit.append(f"worker-{worker}", AuditAction.WATCHLIST_LOAD, f"w{worker}",
-                                 {"i": i})
+                uow.audit.append(
+                    f"worker-{worker}", AuditAction.WATCHLIST_LOAD, f"w{worker}", {"i": i}
+                )
     finally:
         s.close()

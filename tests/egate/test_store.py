@@ -98,7 +98,9 @@ def test_a_template_moved_to_another_traveller_fails_to_decrypt(store: Store) ->
         anna = enrol_anna(uow)
         bob = uow.enrolments.create(
             TravellerData("SMITH", "BOB", date(1980, 1, 1), "UTO", Sex.MALE),
-            [ID_CARD], [TemplateData("dlib-resnet", vector(2))], actor="op-1",
+            [ID_CARD],
+            [TemplateData("dlib-resnet", vector(2))],
+            actor="op-1",
         ).traveller_id
     with store.unit_of_work() as uow:
         rows = {t.traveller_id: t for t in uow.session.scalars(select(Template))}
@@ -110,9 +112,11 @@ def test_a_template_moved_to_another_traveller_fails_to_decrypt(store: Store) ->
 def test_a_document_cannot_be_enrolled_twice(store: Store) -> None:
     with store.unit_of_work() as uow:
         tid = enrol_anna(uow)
-    with pytest.raises(DocumentAlreadyEnrolled, match=f"UTO L898902C3 .*{tid}") as err:
-        with store.unit_of_work() as uow:
-            enrol_anna(uow)
+    with (
+        pytest.raises(DocumentAlreadyEnrolled, match=f"UTO L898902C3 .*{tid}") as err,
+        store.unit_of_work() as uow,
+    ):
+        enrol_anna(uow)
     assert err.value.code == "document_already_enrolled"
     assert count(store, Template) == 1  # the second enrolment wrote nothing
 
@@ -122,7 +126,9 @@ def test_update_replaces_templates_and_documents(store: Store) -> None:
         tid = enrol_anna(uow)
     with store.unit_of_work() as uow:
         updated = uow.enrolments.update(
-            tid, actor="op-2", documents=[PASSPORT, ID_CARD],
+            tid,
+            actor="op-2",
+            documents=[PASSPORT, ID_CARD],
             templates=[TemplateData("dlib-resnet", vector(3)), TemplateData("onnx", vector(4))],
         )
     assert updated.documents == (PASSPORT, ID_CARD)
@@ -135,8 +141,11 @@ def test_update_replaces_templates_and_documents(store: Store) -> None:
     assert [p[0] for p in pairs] == [tid]
     np.testing.assert_array_equal(pairs[0][1], vector(4))
     assert [e.action for e in entries] == ["enrolment.create", "enrolment.update"]
-    assert entries[1].data == {"changed": ["documents", "templates"], "documents": 2,
-                               "templates": 2}
+    assert entries[1].data == {
+        "changed": ["documents", "templates"],
+        "documents": 2,
+        "templates": 2,
+    }
 
 
 def test_erasure_deletes_templates_and_is_audited_without_personal_data(store: Store) -> None:
@@ -150,10 +159,13 @@ def test_erasure_deletes_templates_and_is_audited_without_personal_data(store: S
         assert r.enrolments.find_by_document("UTO", "L898902C3") is None
         erased = r.audit.for_subject(tid)[-1]
     assert (erased.action, erased.actor) == ("enrolment.erase", "op-3")
-    assert "ERIKSSON" not in erased.payload and "L898902C3" not in erased.payload
-    with pytest.raises(NotFound, match=f"no enrolment with id '{tid}'"):
-        with store.unit_of_work() as uow:
-            uow.enrolments.erase(tid, actor="op-3")
+    assert "ERIKSSON" not in erased.payload
+    assert "L898902C3" not in erased.payload
+    with (
+        pytest.raises(NotFound, match=f"no enrolment with id '{tid}'"),
+        store.unit_of_work() as uow,
+    ):
+        uow.enrolments.erase(tid, actor="op-3")
 
 
 def test_key_rotation_reencrypts_every_template(database_url: str) -> None:
@@ -180,28 +192,42 @@ def test_key_rotation_reencrypts_every_template(database_url: str) -> None:
 def test_templates_need_a_keyring(database_url: str) -> None:
     bare = Store(database_url)
     bare.upgrade()
-    with pytest.raises(TemplateKeyMissing, match="no template keyring"):
-        with bare.unit_of_work() as uow:
-            enrol_anna(uow)
+    with pytest.raises(TemplateKeyMissing, match="no template keyring"), bare.unit_of_work() as uow:
+        enrol_anna(uow)
     bare.close()
 
 
 # -- transactions --------------------------------------------------------------------
 
 
-def make_transaction(gate: str, minute: int, decision: Decision | None = Decision.ACCEPT,
-                     reason: ReferralReason | None = None, number: str = "L898902C3",
-                     ) -> TransactionRecord:
+def make_transaction(
+    gate: str,
+    minute: int,
+    decision: Decision | None = Decision.ACCEPT,
+    reason: ReferralReason | None = None,
+    number: str = "L898902C3",
+) -> TransactionRecord:
     opened = T0 + timedelta(minutes=minute)
-    state = {Decision.ACCEPT: State.ACCEPTED, Decision.REFER: State.REFERRED}.get(
-        decision, State.CAPTURING) if decision else State.CAPTURING
+    state = (
+        {Decision.ACCEPT: State.ACCEPTED, Decision.REFER: State.REFERRED}.get(
+            decision, State.CAPTURING
+        )
+        if decision
+        else State.CAPTURING
+    )
     return TransactionRecord(
-        id=new_transaction_id(), gate_id=gate, opened_at=opened, state=state, attempts=1,
+        id=new_transaction_id(),
+        gate_id=gate,
+        opened_at=opened,
+        state=state,
+        attempts=1,
         steps=[{"step": "document_read", "passed": True}],
         closed_at=opened + timedelta(seconds=9) if decision else None,
-        decision=decision, referral_reason=reason,
+        decision=decision,
+        referral_reason=reason,
         referral_detail="distance 0.71 > 0.6" if reason else None,
-        document_issuer="UTO", document_number=number,
+        document_issuer="UTO",
+        document_number=number,
     )
 
 
@@ -216,13 +242,18 @@ def test_transaction_round_trip_and_one_decision_audit(store: Store) -> None:
     record = make_transaction("G1", 0, decision=None)
     with store.unit_of_work() as uow:
         uow.transactions.save(record, actor="G1")
-    decided = TransactionRecord(**{
-        **{f: getattr(record, f) for f in record.__slots__},
-        "state": State.REFERRED, "decision": Decision.REFER,
-        "referral_reason": ReferralReason.NO_MATCH, "referral_detail": "3 attempts",
-        "attempts": 3, "snapshot": {"transaction_id": record.id, "state": "referred"},
-        "closed_at": record.opened_at + timedelta(seconds=20),
-    })
+    decided = TransactionRecord(
+        **{
+            **{f: getattr(record, f) for f in record.__slots__},
+            "state": State.REFERRED,
+            "decision": Decision.REFER,
+            "referral_reason": ReferralReason.NO_MATCH,
+            "referral_detail": "3 attempts",
+            "attempts": 3,
+            "snapshot": {"transaction_id": record.id, "state": "referred"},
+            "closed_at": record.opened_at + timedelta(seconds=20),
+        }
+    )
     with store.unit_of_work() as uow:
         uow.transactions.save(decided, actor="G1")
     with store.unit_of_work() as uow:
@@ -233,21 +264,27 @@ def test_transaction_round_trip_and_one_decision_audit(store: Store) -> None:
     assert [(e.subject, e.data["decision"], e.data["reason"]) for e in entries] == [
         (record.id, "refer", "no_match")
     ]
-    changed = TransactionRecord(**{**{f: getattr(decided, f) for f in decided.__slots__},
-                                   "decision": Decision.ACCEPT})
-    with pytest.raises(TransactionAlreadyDecided, match="decided 'refer'; refusing .* 'accept'"):
-        with store.unit_of_work() as uow:
-            uow.transactions.save(changed, actor="G1")
+    changed = TransactionRecord(
+        **{**{f: getattr(decided, f) for f in decided.__slots__}, "decision": Decision.ACCEPT}
+    )
+    with (
+        pytest.raises(TransactionAlreadyDecided, match=r"decided 'refer'; refusing .* 'accept'"),
+        store.unit_of_work() as uow,
+    ):
+        uow.transactions.save(changed, actor="G1")
 
 
 def test_a_failed_unit_of_work_leaves_nothing_behind(store: Store) -> None:
     register_gates(store, "G1")
     with store.read() as r:
         head = r.audit.head()
-    with pytest.raises(RuntimeError, match="gate crashed"):
-        with store.unit_of_work() as uow:
-            uow.transactions.save(make_transaction("G1", 0), actor="G1")
-            raise RuntimeError("gate crashed")
+
+    def crash(uow: UnitOfWork) -> None:
+        uow.transactions.save(make_transaction("G1", 0), actor="G1")
+        raise RuntimeError("gate crashed")
+
+    with pytest.raises(RuntimeError, match="gate crashed"), store.unit_of_work() as uow:
+        crash(uow)
     assert count(store, Transaction) == 0
     with store.read() as r:
         assert r.audit.head() == head
@@ -282,7 +319,7 @@ def test_search_filters_and_pages(store: Store) -> None:
     last = records[3]
     assert first == [r4, r3]
     assert ids(limit=2, before=(last.opened_at, last.id)) == [r2, r1]
-    with pytest.raises(InvalidQuery, match="limit=0: must be 1..1000"):
+    with pytest.raises(InvalidQuery, match=r"limit=0: must be 1\.\.1000"):
         ids(limit=0)
     with pytest.raises(InvalidQuery, match="must be after start"):
         ids(start=T0, end=T0)
@@ -291,20 +328,29 @@ def test_search_filters_and_pages(store: Store) -> None:
 def test_decision_counts_per_hour(store: Store) -> None:
     register_gates(store, "G1")
     with store.unit_of_work() as uow:
-        for minute, decision in [(0, Decision.ACCEPT), (5, Decision.ACCEPT),
-                                 (30, Decision.REFER), (61, Decision.ACCEPT), (62, None),
-                                 (200, Decision.ACCEPT)]:
+        for minute, decision in [
+            (0, Decision.ACCEPT),
+            (5, Decision.ACCEPT),
+            (30, Decision.REFER),
+            (61, Decision.ACCEPT),
+            (62, None),
+            (200, Decision.ACCEPT),
+        ]:
             reason = ReferralReason.NO_MATCH if decision is Decision.REFER else None
             uow.transactions.save(make_transaction("G1", minute, decision, reason), actor="G1")
     with store.read() as r:
         counts = r.transactions.count_by_hour(T0, T0 + timedelta(hours=3))
     h0, h1 = T0, T0 + timedelta(hours=1)
     assert [(c.hour, c.decision, c.count) for c in counts] == [
-        (h0, Decision.ACCEPT, 2), (h0, Decision.REFER, 1),
-        (h1, Decision.ACCEPT, 1), (h1, None, 1),
+        (h0, Decision.ACCEPT, 2),
+        (h0, Decision.REFER, 1),
+        (h1, Decision.ACCEPT, 1),
+        (h1, None, 1),
     ] or [(c.hour, c.decision, c.count) for c in counts] == [
-        (h0, Decision.ACCEPT, 2), (h0, Decision.REFER, 1),
-        (h1, None, 1), (h1, Decision.ACCEPT, 1),
+        (h0, Decision.ACCEPT, 2),
+        (h0, Decision.REFER, 1),
+        (h1, None, 1),
+        (h1, Decision.ACCEPT, 1),
     ]  # NULL sorts first on SQLite, last on PostgreSQL
 
 
@@ -318,8 +364,10 @@ def test_gate_keys_authenticate_rotate_and_disable(store: Store) -> None:
         gate = r.gates.authenticate(key)
         stored = r.session.execute(text("SELECT key_digest FROM gates")).scalar_one()
         assert r.gates.authenticate(key + "x") is None
-    assert gate is not None and gate.id == "G1"
-    assert key not in stored and len(stored) == 64
+    assert gate is not None
+    assert gate.id == "G1"
+    assert key not in stored
+    assert len(stored) == 64
     with store.unit_of_work() as uow:
         new_key = uow.gates.rotate_key("G1", actor="admin")
     with store.read() as r:
@@ -330,15 +378,18 @@ def test_gate_keys_authenticate_rotate_and_disable(store: Store) -> None:
     with store.read() as r:
         assert r.gates.authenticate(new_key) is None
         assert [g.id for g in r.gates.all()] == ["G1"]
-    with pytest.raises(AlreadyExists, match="gate 'G1' already exists"):
-        with store.unit_of_work() as uow:
-            uow.gates.register("G1", "elsewhere", actor="admin")
+    with (
+        pytest.raises(AlreadyExists, match="gate 'G1' already exists"),
+        store.unit_of_work() as uow,
+    ):
+        uow.gates.register("G1", "elsewhere", actor="admin")
 
 
 def test_operator_tokens_carry_roles(store: Store) -> None:
     with store.unit_of_work() as uow:
-        admin = uow.operators.create("root", list(OperatorRole), actor="bootstrap",
-                                     token="configured-bootstrap-token")
+        admin = uow.operators.create(
+            "root", list(OperatorRole), actor="bootstrap", token="configured-bootstrap-token"
+        )
         clerk = uow.operators.create("clerk", [OperatorRole.ENROL], actor="root")
     assert admin == "configured-bootstrap-token"
     assert len(clerk) >= 43
@@ -346,8 +397,10 @@ def test_operator_tokens_carry_roles(store: Store) -> None:
         root = r.operators.authenticate("configured-bootstrap-token")
         who = r.operators.authenticate(clerk)
         assert r.operators.authenticate("guess") is None
-    assert root is not None and root.roles == frozenset(OperatorRole)
-    assert who is not None and (who.id, who.roles) == ("clerk", frozenset({OperatorRole.ENROL}))
+    assert root is not None
+    assert root.roles == frozenset(OperatorRole)
+    assert who is not None
+    assert (who.id, who.roles) == ("clerk", frozenset({OperatorRole.ENROL}))
     with store.unit_of_work() as uow:
         uow.operators.disable("clerk", actor="root")
     with store.read() as r:
@@ -439,13 +492,22 @@ def test_audit_appends_from_several_processes_form_one_chain(store: Store) -> No
 
 def test_watchlist_load_replaces_the_list_and_is_audited(store: Store) -> None:
     with store.unit_of_work() as uow:
-        n = uow.watchlists.load_documents("sltd", [
-            DocumentWatchEntry("UTO", "A1"), DocumentWatchEntry("UTO", "A1"),
-            DocumentWatchEntry("D", "B2", "lost"),
-        ], actor="op-w")
-        uow.watchlists.load_persons("interpol", [
-            PersonWatchEntry("DOE", "JOHN", date(1970, 1, 1), "UTO"),
-        ], actor="op-w")
+        n = uow.watchlists.load_documents(
+            "sltd",
+            [
+                DocumentWatchEntry("UTO", "A1"),
+                DocumentWatchEntry("UTO", "A1"),
+                DocumentWatchEntry("D", "B2", "lost"),
+            ],
+            actor="op-w",
+        )
+        uow.watchlists.load_persons(
+            "interpol",
+            [
+                PersonWatchEntry("DOE", "JOHN", date(1970, 1, 1), "UTO"),
+            ],
+            actor="op-w",
+        )
     assert n == 2
     with store.unit_of_work() as uow:
         uow.watchlists.load_documents("sltd", [DocumentWatchEntry("FRA", "C3")], actor="op-w")
@@ -456,14 +518,25 @@ def test_watchlist_load_replaces_the_list_and_is_audited(store: Store) -> None:
         ]
         loads = [e for e in r.audit.entries() if e.action == AuditAction.WATCHLIST_LOAD.value]
     assert [(e.subject, e.data["entries"]) for e in loads] == [
-        ("documents:sltd", 2), ("persons:interpol", 1), ("documents:sltd", 1)
+        ("documents:sltd", 2),
+        ("persons:interpol", 1),
+        ("documents:sltd", 1),
     ]
 
 
 def test_manifests_keep_the_raw_edifact(store: Store) -> None:
     raw = "UNA:+.? 'UNB+UNOA:4+AIR+GOV+260301:0800+1'UNZ+1+1'"
-    data = ManifestData("XA", "123", "LHR", "UTO", T0, T0 + timedelta(hours=2), 2, raw,
-                        {"travellers": [{"surname": "DOE"}, {"surname": "ROE"}]})
+    data = ManifestData(
+        "XA",
+        "123",
+        "LHR",
+        "UTO",
+        T0,
+        T0 + timedelta(hours=2),
+        2,
+        raw,
+        {"travellers": [{"surname": "DOE"}, {"surname": "ROE"}]},
+    )
     with store.unit_of_work() as uow:
         saved = uow.manifests.save(data, actor="op-w")
     with store.read() as r:
