@@ -26,12 +26,14 @@ class DimensionMismatch(MatcherError):
 
 
 class NonFiniteValue(MatcherError):
-    """A query or template holds NaN or +/-inf."""
+    """A query or template holds NaN, +/-inf, or a value beyond float32's range."""
 
     code = "non_finite_value"
 
     def __init__(self, what: str, row: int, value: float) -> None:
-        super().__init__(f"{what}: row {row} holds a non-finite value {value}")
+        super().__init__(
+            f"{what}: row {row} holds a non-finite value {value} (NaN, inf or beyond float32)"
+        )
         self.what = what
         self.row = row
         self.value = value

@@ -25,15 +25,14 @@ def as_vectors(values: Any, dim: int, what: str) -> Vectors:
     if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
         raise DimensionMismatch(what, f"(n, {dim}) real numbers, not {array.dtype}", array.shape)
     _require_finite(array, what)
-    result = np.ascontiguousarray(array, dtype=np.float32)
-    _require_finite(result, what)
-    return result
+    return np.ascontiguousarray(array, dtype=np.float32)
 
 
 def _require_finite(array: npt.NDArray[Any], what: str) -> None:
     if array.size == 0 or not np.issubdtype(array.dtype, np.floating):
         return
-    bad = ~np.isfinite(array)
+    # Beyond float32's range a value would become inf when stored.
+    bad = ~(np.abs(array) <= np.finfo(np.float32).max)
     if bad.any():
         row, col = (int(i) for i in np.argwhere(bad)[0])
         raise NonFiniteValue(what, row, float(array[row, col]))

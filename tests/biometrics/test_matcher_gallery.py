@@ -1,0 +1,300 @@
+"""Gallery: storage round trips, add/remove/replace bookkeeping against a dict model, reopening,
+and typed errors carrying the offending value."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from biometrics.matcher import (
+    DimensionMismatch,
+    DuplicateId,
+    Gallery,
+    GalleryDtype,
+    GalleryFileError,
+    InvalidArgument,
+    InvalidId,
+    NonFiniteValue,
+    UnknownId,
+)
+
+DIM = 128
+
+
+def _vectors(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0, 0.1, (n, DIM)).astype(np.float32)
+
+
+def test_added_templates_read_back_in_slot_order_across_blocks(tmp_path: Path) -> None:
+    values = _vectors(11)
+    with Gallery.create(tmp_path / "g", block=4) as gallery:
+        gallery.add([f"t{i}" for i in range(5)], values[:5])
+        gallery.add([f"t{i}" for i in range(5, 11)], values[5:])
+        assert len(gallery) == 11
+        assert gallery.ids == [f"t{i}" for i in range(11)]
+        np.testing.assert_array_equal(gallery.get(["t10", "t0", "t4"]), values[[10, 0, 4]])
+        assert "t7" in gallery
+        assert "t11" not in gallery
+        assert [b.first_slot for b in gallery.blocks()] == [0, 4, 8]
+        assert [b.columns.shape for b in gallery.blocks()] == [(DIM, 4), (DIM, 4), (DIM, 3)]
+
+
+def test_half_squared_norms_are_stored_beside_each_block(tmp_path: Path) -> None:
+    values = _vectors(6)
+    with Gallery.create(tmp_path / "g", block=4) as gallery:
+        gallery.add([str(i) for i in range(6)], values)
+        norms = np.concatenate([b.half_sq_norms for b in gallery.blocks()])
+    expected = 0.5 * (values.astype(np.float64) ** 2).sum(axis=1)
+    np.testing.assert_allclose(norms, expected, rtol=1e-6)
+
+
+def test_float16_gallery_stores_rounded_values(tmp_path: Path) -> None:
+    values = _vectors(3)
+    with Gallery.create(tmp_path / "g", dtype=GalleryDtype.FLOAT16) as gallery:
+        gallery.add(["a", "b", "c"], values)
+        stored = gallery.get(["a", "b", "c"])
+        assert gallery.blocks()[0].columns.dtype == np.float16
+    np.testing.assert_array_equal(stored, values.astype(np.float16).astype(np.float32))
+    assert (tmp_path / "g" / "vectors.bin").stat().st_size == DIM * 16_384 * 2
+
+
+def test_remove_moves_the_last_template_into_the_freed_slot(tmp_path: Path) -> None:
+    values = _vectors(5)
+    with Gallery.create(tmp_path / "g", block=2) as gallery:
+        gallery.add(list("abcde"), values)
+        gallery.remove(["b"])
+        assert gallery.ids == ["a", "e", "c", "d"]
+        gallery.remove(["d", "a"])
+        assert gallery.ids == ["c", "e"]
+        np.testing.assert_array_equal(gallery.get(["c", "e"]), values[[2, 4]])
+        gallery.remove(["c", "e"])
+        assert len(gallery) == 0
+        assert gallery.blocks() == []
+
+
+def test_replace_overwrites_in_place(tmp_path: Path) -> None:
+    values = _vectors(4)
+    with Gallery.create(tmp_path / "g", block=3) as gallery:
+        gallery.add(list("abcd"), values)
+        before = gallery.version
+        gallery.replace(["d", "a"], values[[0, 3]])
+        assert gallery.ids == list("abcd")
+        np.testing.assert_array_equal(gallery.get(list("abcd")), values[[3, 1, 2, 0]])
+        assert gallery.version > before
+
+
+def test_saved_gallery_reopens_identical(tmp_path: Path) -> None:
+    values = _vectors(40)
+    path = tmp_path / "g"
+    with Gallery.create(path, dtype=GalleryDtype.FLOAT16, block=8, id_bytes=12) as gallery:
+        gallery.add([f"id-{i}" for i in range(40)], values)
+        gallery.remove(["id-3", "id-17", "id-39"])
+        gallery.replace(["id-5"], values[:1] * 2)
+        ids, stored = gallery.ids, gallery.get(gallery.ids)
+        blocks = [(b.columns.copy(), b.half_sq_norms.copy()) for b in gallery.blocks()]
+    with Gallery.open(path) as reopened:
+        assert (reopened.dim, reopened.dtype, reopened.block_size, reopened.id_bytes) == (
+            DIM,
+            GalleryDtype.FLOAT16,
+            8,
+            12,
+        )
+        assert reopened.ids == ids
+        np.testing.assert_array_equal(reopened.get(ids), stored)
+        for (columns, norms), block in zip(blocks, reopened.blocks(), strict=True):
+            np.testing.assert_array_equal(block.columns, columns)
+            np.testing.assert_array_equal(block.half_sq_norms, norms)
+        reopened.add(["late"], values[:1])
+        assert reopened.ids[-1] == "late"
+
+
+def test_non_ascii_ids_round_trip(tmp_path: Path) -> None:
+    with Gallery.create(tmp_path / "g", id_bytes=8) as gallery:
+        gallery.add(["Zoë", "東京"], _vectors(2))
+        assert gallery.ids == ["Zoë", "東京"]
+    assert Gallery.open(tmp_path / "g").ids == ["Zoë", "東京"]
+
+
+# ---- errors -------------------------------------------------------------------------------
+
+
+def test_duplicate_ids_are_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    with Gallery.create(tmp_path / "g") as gallery:
+        gallery.add(["a"], _vectors(1))
+        with pytest.raises(DuplicateId, match="'a'") as caught:
+            gallery.add(["b", "a"], _vectors(2))
+        assert caught.value.template_id == "a"
+        assert caught.value.code == "duplicate_id"
+        with pytest.raises(DuplicateId, match="'c'"):
+            gallery.add(["c", "c"], _vectors(2))
+        assert gallery.ids == ["a"]
+
+
+def test_unknown_ids_are_refused_before_any_change(tmp_path: Path) -> None:
+    with Gallery.create(tmp_path / "g") as gallery:
+        gallery.add(["a", "b"], _vectors(2))
+        with pytest.raises(UnknownId, match="'zz'") as caught:
+            gallery.remove(["a", "zz"])
+        assert caught.value.template_id == "zz"
+        with pytest.raises(UnknownId, match="'zz'"):
+            gallery.replace(["b", "zz"], _vectors(2, seed=5))
+        with pytest.raises(UnknownId, match="'zz'"):
+            gallery.get(["zz"])
+        with pytest.raises(DuplicateId, match="'a'"):
+            gallery.remove(["a", "a"])
+        assert gallery.ids == ["a", "b"]
+        np.testing.assert_array_equal(gallery.get(["a", "b"]), _vectors(2))
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ("", "empty"),
+        ("x" * 9, "longer than the gallery's 8 UTF-8 bytes"),
+        ("a\x00b", "NUL"),
+        ("ééééé", "longer than"),
+        (7, "not a str"),
+    ],
+)
+def test_invalid_ids_name_the_id(tmp_path: Path, bad: object, reason: str) -> None:
+    with Gallery.create(tmp_path / "g", id_bytes=8) as gallery:
+        with pytest.raises(InvalidId, match=reason) as caught:
+            gallery.add([bad], _vectors(1))  # type: ignore[list-item]
+        assert caught.value.template_id == bad
+        assert len(gallery) == 0
+
+
+def test_wrong_dimension_and_count_are_typed(tmp_path: Path) -> None:
+    with Gallery.create(tmp_path / "g") as gallery:
+        with pytest.raises(
+            DimensionMismatch, match=r"vectors: expected shape \(n, 128\), got \(2, 127\)"
+        ):
+            gallery.add(["a", "b"], np.zeros((2, 127), np.float32))
+        with pytest.raises(DimensionMismatch, match=r"got \(128,\)"):
+            gallery.add(["a"], np.zeros(128, np.float32))
+        with pytest.raises(InvalidArgument, match="2 vectors need as many ids") as caught:
+            gallery.add(["a"], np.zeros((2, DIM), np.float32))
+        assert caught.value.value == 1
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e39])
+def test_non_finite_templates_name_row_and_value(tmp_path: Path, bad: float) -> None:
+    values = _vectors(3).astype(np.float64)
+    values[2, 17] = bad
+    with Gallery.create(tmp_path / "g") as gallery:
+        with pytest.raises(
+            NonFiniteValue, match="vectors: row 2 holds a non-finite value"
+        ) as caught:
+            gallery.add(["a", "b", "c"], values)
+        assert caught.value.row == 2
+        assert caught.value.code == "non_finite_value"
+        assert len(gallery) == 0
+
+
+def test_create_refuses_an_existing_gallery_and_open_a_non_gallery(tmp_path: Path) -> None:
+    Gallery.create(tmp_path / "g").close()
+    with pytest.raises(GalleryFileError, match="already exists") as caught:
+        Gallery.create(tmp_path / "g")
+    assert caught.value.path == tmp_path / "g"
+    with pytest.raises(GalleryFileError, match=r"no gallery\.json"):
+        Gallery.open(tmp_path)
+    with pytest.raises(InvalidArgument, match="block=0"):
+        Gallery.create(tmp_path / "h", block=0)
+
+
+def test_truncated_files_are_detected_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "g"
+    with Gallery.create(path, block=4) as gallery:
+        gallery.add(list("abcde"), _vectors(5))
+    with (path / "vectors.bin").open("r+b") as f:
+        f.truncate(100)
+    with pytest.raises(GalleryFileError, match=r"vectors\.bin holds 100 bytes"):
+        Gallery.open(path)
+    (path / "gallery.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(GalleryFileError, match="not an egate-gallery header"):
+        Gallery.open(path)
+
+
+# ---- bookkeeping against a model ------------------------------------------------------------
+
+
+class GalleryModel(RuleBasedStateMachine):
+    """Random add/remove/replace/reopen sequences; the gallery must always hold exactly the
+    model's id -> vector mapping, each id once."""
+
+    @initialize(dtype=st.sampled_from(GalleryDtype), block=st.integers(1, 5))
+    def start(self, dtype: GalleryDtype, block: int) -> None:
+        import tempfile
+
+        self.tmp = tempfile.TemporaryDirectory()
+        self.path = Path(self.tmp.name) / "g"
+        self.gallery = Gallery.create(self.path, dim=4, dtype=dtype, block=block, id_bytes=4)
+        self.model: dict[str, np.ndarray] = {}
+        self.counter = 0
+        self.rng = np.random.default_rng(0)
+
+    def _fresh(self, n: int) -> np.ndarray:
+        values = self.rng.integers(-50, 50, (n, 4)).astype(np.float32) / 8
+        return values
+
+    @rule(n=st.integers(1, 7))
+    def add(self, n: int) -> None:
+        ids = [str(self.counter + i) for i in range(n)]
+        self.counter += n
+        values = self._fresh(n)
+        self.gallery.add(ids, values)
+        self.model.update(zip(ids, values, strict=True))
+
+    @rule(data=st.data())
+    def remove(self, data: st.DataObject) -> None:
+        if not self.model:
+            return
+        ids = data.draw(st.lists(st.sampled_from(sorted(self.model)), unique=True, max_size=4))
+        self.gallery.remove(ids)
+        for tid in ids:
+            del self.model[tid]
+
+    @rule(data=st.data())
+    def replace(self, data: st.DataObject) -> None:
+        if not self.model:
+            return
+        ids = data.draw(st.lists(st.sampled_from(sorted(self.model)), unique=True, min_size=1))
+        values = self._fresh(len(ids))
+        self.gallery.replace(ids, values)
+        self.model.update(zip(ids, values, strict=True))
+
+    @rule()
+    def reopen(self) -> None:
+        self.gallery.close()
+        self.gallery = Gallery.open(self.path)
+
+    @invariant()
+    def holds_the_model(self) -> None:
+        ids = self.gallery.ids
+        assert len(ids) == len(set(ids)) == len(self.gallery) == len(self.model)
+        assert set(ids) == set(self.model)
+        if ids:
+            expected = np.stack([self.model[i] for i in ids])
+            np.testing.assert_array_equal(self.gallery.get(ids), expected)
+            blocks = self.gallery.blocks()
+            columns = np.concatenate([b.columns for b in blocks], axis=1).T
+            np.testing.assert_array_equal(columns, expected)
+
+    def teardown(self) -> None:
+        self.gallery.close()
+        self.tmp.cleanup()
+
+
+TestGalleryModel = GalleryModel.TestCase
+TestGalleryModel.settings = settings(
+    max_examples=40,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)

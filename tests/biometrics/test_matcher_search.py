@@ -1,0 +1,254 @@
+"""1:N search against a float64 numpy reference (random, integer-valued with exact ties,
+float16), watchlist thresholds, following gallery changes, provider selection and errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from biometrics.matcher import (
+    DimensionMismatch,
+    EmptyGallery,
+    Gallery,
+    GalleryDtype,
+    Hit,
+    InvalidArgument,
+    NonFiniteValue,
+    Provider,
+    ProviderUnavailable,
+    Searcher,
+)
+
+DIM = 128
+
+
+def reference(
+    gallery_vectors: np.ndarray, queries: np.ndarray, k: int
+) -> list[list[tuple[int, float]]]:
+    """Exact float64 k-NN: stable sort of true Euclidean distances (ties -> lower slot)."""
+    g = gallery_vectors.astype(np.float64)
+    result = []
+    for q in queries.astype(np.float64):
+        d = np.linalg.norm(g - q, axis=1)
+        order = np.argsort(d, kind="stable")[:k]
+        result.append([(int(i), float(d[i])) for i in order])
+    return result
+
+
+def assert_same(
+    hits: list[list[Hit]], expected: list[list[tuple[int, float]]], ids: list[str]
+) -> None:
+    assert [[h.id for h in row] for row in hits] == [[ids[i] for i, _ in row] for row in expected]
+    for row, exp in zip(hits, expected, strict=True):
+        np.testing.assert_allclose(
+            [h.distance for h in row], [d for _, d in exp], rtol=1e-12, atol=1e-12
+        )
+
+
+def _gallery(path: Path, values: np.ndarray, **kw: object) -> Gallery:
+    gallery = Gallery.create(path, dim=values.shape[1], **kw)  # type: ignore[arg-type]
+    gallery.add([f"g{i}" for i in range(len(values))], values)
+    return gallery
+
+
+def test_random_top_k_equals_the_float64_reference(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    values = rng.normal(0, 0.12, (5000, DIM)).astype(np.float32)
+    queries = rng.normal(0, 0.12, (17, DIM)).astype(np.float32)
+    with _gallery(tmp_path / "g", values, block=1024) as gallery:
+        hits = Searcher(gallery).search(queries, k=10)
+        assert_same(hits, reference(values, queries, 10), gallery.ids)
+
+
+def test_random_unit_vectors_at_default_block_size(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    values = rng.standard_normal((40_000, DIM)).astype(np.float32)
+    values /= np.linalg.norm(values, axis=1, keepdims=True)
+    queries = rng.standard_normal((64, DIM)).astype(np.float32)
+    with _gallery(tmp_path / "g", values) as gallery:
+        hits = Searcher(gallery, threads=1).search(queries, k=5)
+        assert_same(hits, reference(values, queries, 5), gallery.ids)
+
+
+def test_a_template_finds_itself_at_distance_zero(tmp_path: Path) -> None:
+    values = np.random.default_rng(1).normal(0, 0.12, (300, DIM)).astype(np.float32)
+    with _gallery(tmp_path / "g", values, block=64) as gallery:
+        hits = Searcher(gallery).search(values[[5, 299]], k=1)
+    assert hits == [[Hit("g5", 0.0)], [Hit("g299", 0.0)]]
+
+
+def test_k_larger_than_the_gallery_returns_every_template(tmp_path: Path) -> None:
+    values = np.random.default_rng(2).normal(0, 0.12, (7, DIM)).astype(np.float32)
+    queries = values[:2] + 0.01
+    with _gallery(tmp_path / "g", values, block=3) as gallery:
+        hits = Searcher(gallery).search(queries, k=50)
+        assert [len(row) for row in hits] == [7, 7]
+        assert_same(hits, reference(values, queries, 50), gallery.ids)
+
+
+def test_one_template_gallery(tmp_path: Path) -> None:
+    values = np.full((1, DIM), 0.1, np.float32)
+    with _gallery(tmp_path / "g", values) as gallery:
+        hits = Searcher(gallery).search(np.zeros((1, DIM), np.float32), k=3)
+    assert [h.id for h in hits[0]] == ["g0"]
+    assert hits[0][0].distance == pytest.approx(0.1 * np.sqrt(DIM), rel=1e-6)
+
+
+def test_exact_ties_go_to_the_lower_slot_across_blocks(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    values = rng.normal(0, 0.12, (40, DIM)).astype(np.float32)
+    twin = values[9].copy()
+    for slot in (2, 14, 15, 27, 33, 38):  # six copies spread over blocks of 4
+        values[slot] = twin
+    with _gallery(tmp_path / "g", values, block=4) as gallery:
+        searcher = Searcher(gallery)
+        hits = searcher.search(np.stack([twin, twin + 0.05]), k=4)
+        assert [h.id for h in hits[0]] == ["g2", "g9", "g14", "g15"]
+        assert [h.distance for h in hits[0]] == [0.0] * 4
+        assert_same(hits, reference(values, np.stack([twin, twin + 0.05]), 4), gallery.ids)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 60),
+    b=st.integers(1, 5),
+    k=st.integers(1, 70),
+    block=st.integers(1, 16),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_integer_vectors_with_many_ties_match_the_reference(
+    tmp_path_factory: pytest.TempPathFactory, n: int, b: int, k: int, block: int, seed: int
+) -> None:
+    # Small integers make float32 scores and float64 distances exact, so ties are real ties.
+    rng = np.random.default_rng(seed)
+    values = rng.integers(-2, 3, (n, 8)).astype(np.float32)
+    queries = rng.integers(-2, 3, (b, 8)).astype(np.float32)
+    with _gallery(tmp_path_factory.mktemp("g") / "g", values, block=block) as gallery:
+        hits = Searcher(gallery, threads=1).search(queries, k=k)
+        assert_same(hits, reference(values, queries, k), gallery.ids)
+
+
+def test_float16_gallery_ranks_its_stored_values_exactly(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    values = rng.normal(0, 0.12, (3000, DIM)).astype(np.float32)
+    queries = rng.normal(0, 0.12, (9, DIM)).astype(np.float32)
+    with _gallery(tmp_path / "g", values, dtype=GalleryDtype.FLOAT16, block=512) as gallery:
+        hits = Searcher(gallery).search(queries, k=10)
+        stored = values.astype(np.float16).astype(np.float32)
+        assert_same(hits, reference(stored, queries, 10), gallery.ids)
+
+
+def test_more_queries_than_one_run_holds(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    values = rng.normal(0, 0.12, (200, DIM)).astype(np.float32)
+    queries = rng.normal(0, 0.12, (1030, DIM)).astype(np.float32)
+    with _gallery(tmp_path / "g", values, block=64) as gallery:
+        hits = Searcher(gallery).search(queries, k=3)
+        assert_same(hits, reference(values, queries, 3), gallery.ids)
+        assert Searcher(gallery).search(np.zeros((0, DIM), np.float32)) == []
+
+
+def test_watchlist_mode_returns_only_hits_within_the_threshold(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    values = rng.normal(0, 0.12, (100, DIM)).astype(np.float32)
+    near = values[40] + rng.normal(0, 0.01, DIM).astype(np.float32)
+    far = np.full(DIM, 5.0, np.float32)
+    with _gallery(tmp_path / "g", values, block=32) as gallery:
+        hits = Searcher(gallery).search(np.stack([near, far]), k=5, threshold=0.6)
+        full = Searcher(gallery).search(np.stack([near]), k=5)[0]
+    assert hits[1] == []
+    assert hits[0] == [h for h in full if h.distance <= 0.6]
+    assert hits[0][0].id == "g40"
+    assert all(h.distance <= 0.6 for h in hits[0])
+
+
+def test_threshold_equal_to_a_distance_includes_it(tmp_path: Path) -> None:
+    values = np.zeros((2, DIM), np.float32)
+    values[1, 0] = 0.5
+    with _gallery(tmp_path / "g", values) as gallery:
+        hits = Searcher(gallery).search(np.zeros((1, DIM), np.float32), k=2, threshold=0.5)
+    assert hits == [[Hit("g0", 0.0), Hit("g1", 0.5)]]
+
+
+def test_searcher_follows_gallery_changes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    values = rng.normal(0, 0.12, (10, DIM)).astype(np.float32)
+    with _gallery(tmp_path / "g", values, block=4) as gallery:
+        searcher = Searcher(gallery)
+        probe = rng.normal(0, 0.12, (1, DIM)).astype(np.float32)
+        assert searcher.search(probe, k=1)[0][0].id != "new"
+        gallery.add(["new"], probe)  # lands in the partly filled last block
+        assert searcher.search(probe, k=1) == [[Hit("new", 0.0)]]
+        gallery.replace(["new"], values[:1] + 1)
+        assert searcher.search(probe, k=1)[0][0].id != "new"
+        gallery.remove(["g0", "g1"])
+        assert "g0" not in {h.id for h in searcher.search(values[:1], k=11)[0]}
+        current = gallery.get(gallery.ids)
+        assert_same(
+            searcher.search(values[:3], k=6), reference(current, values[:3], 6), gallery.ids
+        )
+
+
+# ---- errors -------------------------------------------------------------------------------
+
+
+def test_empty_gallery_is_a_typed_error(tmp_path: Path) -> None:
+    gallery = Gallery.create(tmp_path / "g")
+    with pytest.raises(EmptyGallery, match="holds no template") as caught:
+        Searcher(gallery).search(np.zeros((1, DIM), np.float32))
+    assert caught.value.path == tmp_path / "g"
+    assert caught.value.code == "empty_gallery"
+
+
+def test_bad_queries_and_arguments_are_typed(tmp_path: Path) -> None:
+    values = np.zeros((3, DIM), np.float32)
+    with _gallery(tmp_path / "g", values) as gallery:
+        searcher = Searcher(gallery)
+        with pytest.raises(
+            DimensionMismatch, match=r"queries: expected shape \(n, 128\), got \(1, 129\)"
+        ) as caught:
+            searcher.search(np.zeros((1, 129), np.float32))
+        assert caught.value.shape == (1, 129)
+        bad = np.zeros((4, DIM), np.float32)
+        bad[3, 5] = np.nan
+        with pytest.raises(NonFiniteValue, match="queries: row 3") as nan:
+            searcher.search(bad)
+        assert np.isnan(nan.value.value)
+        for k in (0, -1, 2.5, True):
+            with pytest.raises(InvalidArgument, match="k=") as arg:
+                searcher.search(values[:1], k=k)  # type: ignore[arg-type]
+            assert arg.value.value == k
+        for threshold in (-0.1, float("nan"), float("inf")):
+            with pytest.raises(InvalidArgument, match="threshold="):
+                searcher.search(values[:1], threshold=threshold)
+
+
+@pytest.mark.skipif(
+    "CUDAExecutionProvider" in onnxruntime.get_available_providers(), reason="CUDA is present"
+)
+def test_cuda_provider_absent_is_a_typed_error(tmp_path: Path) -> None:
+    gallery = _gallery(tmp_path / "g", np.zeros((1, DIM), np.float32))
+    with pytest.raises(ProviderUnavailable, match="CUDAExecutionProvider is unavailable") as caught:
+        Searcher(gallery, provider=Provider.CUDA)
+    assert caught.value.requested is Provider.CUDA
+    assert caught.value.code == "provider_unavailable"
+
+
+@pytest.mark.skipif(
+    "CUDAExecutionProvider" not in onnxruntime.get_available_providers(), reason="no CUDA provider"
+)
+def test_cuda_search_equals_cpu_search(tmp_path: Path) -> None:
+    rng = np.random.default_rng(10)
+    values = rng.normal(0, 0.12, (5000, DIM)).astype(np.float32)
+    queries = rng.normal(0, 0.12, (33, DIM)).astype(np.float32)
+    for dtype in GalleryDtype:
+        with _gallery(tmp_path / dtype.value, values, dtype=dtype, block=1024) as gallery:
+            cuda = Searcher(gallery, provider=Provider.CUDA)
+            assert cuda.search(queries, k=10) == Searcher(gallery).search(queries, k=10)
+            gallery.add(["x"], queries[:1])
+            assert cuda.search(queries[:1], k=1) == [[Hit("x", 0.0)]]
