@@ -1,0 +1,375 @@
+"""Sweeps: the cross product of scenario parameters x replications, run in local
+processes (default), on a Dask cluster, or serially; all three give identical results
+because run `(point, k)` always uses the streams of `(seed, k)` (common random
+numbers across points: every point sees the same travellers).
+
+A sweep file (YAML/TOML):
+
+    scenario: demo                  # built-in name, or a path relative to this file
+    replications: 3
+    parameters:                     # dotted scenario paths -> values to try
+      egates.gates: [30, 40, 50]
+      desks.staff: [30, 40]
+      egates.threshold: [0.5, 0.6]
+    resources: [egates.gates, desks.staff]   # what the recommendation minimises (default:
+                                             # the parameters ending in .gates or .staff)
+    plot: egates.gates              # x axis of the service-level plot (default: first)
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import json
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sim import SimError
+from sim.kpis import RunKpis, Summary, json_ready, summarise
+from sim.runner import replicate_kpis
+from sim.scenario import (
+    BUILTIN,
+    InvalidValue,
+    Scenario,
+    ScenarioError,
+    apply_overrides,
+    builtin_path,
+    parse_scenario,
+    read_mapping,
+)
+
+
+class Backend(enum.Enum):
+    SERIAL = "serial"  # this process, one run after another
+    PROCESSES = "processes"  # a local process pool
+    DASK = "dask"  # a Dask cluster: LocalCluster, or a scheduler address
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    parameters: Mapping[str, tuple[Any, ...]]
+    points: tuple[Mapping[str, Any], ...]
+    scenarios: tuple[Scenario, ...]
+    replications: int
+    resources: tuple[str, ...]
+    plot: str
+
+    @property
+    def runs(self) -> int:
+        return len(self.points) * self.replications
+
+
+def make_sweep(
+    base: Mapping[str, Any],
+    base_dir: Path,
+    parameters: Mapping[str, Sequence[Any]],
+    *,
+    replications: int = 3,
+    resources: Sequence[str] | None = None,
+    plot: str | None = None,
+    name: str = "sweep",
+) -> Sweep:
+    """Every point of the cross product of `parameters`, validated up front."""
+    if not parameters:
+        raise InvalidValue("parameters", parameters, "a sweep needs at least one parameter")
+    for key, values in parameters.items():
+        if not isinstance(values, list | tuple) or not values:
+            raise InvalidValue(f"parameters.{key}", values, "must be a non-empty list of values")
+    keys = list(parameters)
+    points = tuple(
+        dict(zip(keys, combo, strict=True)) for combo in itertools.product(*parameters.values())
+    )
+    scenarios = []
+    for point in points:
+        try:
+            scenarios.append(parse_scenario(apply_overrides(base, point), base_dir))
+        except ScenarioError as exc:
+            raise type(exc)(exc.path, exc.value, f"{exc.reason} (sweep point {point})") from None
+    chosen = (
+        tuple(resources)
+        if resources is not None
+        else tuple(k for k in keys if k.endswith((".gates", ".staff")))
+    )
+    for key in (*chosen, *([plot] if plot else [])):
+        if key not in parameters:
+            raise InvalidValue(
+                "resources/plot", key, f"not a swept parameter; parameters are {keys}"
+            )
+    return Sweep(
+        name,
+        {k: tuple(v) for k, v in parameters.items()},
+        points,
+        tuple(scenarios),
+        replications,
+        chosen,
+        plot or keys[0],
+    )
+
+
+SWEEP_KEYS = ("scenario", "replications", "parameters", "resources", "plot", "name")
+
+
+def load_sweep(path: Path) -> Sweep:
+    """Read a sweep file (see the module docstring)."""
+    data = read_mapping(path)
+    unknown = sorted(set(data) - set(SWEEP_KEYS))
+    if unknown:
+        from sim.scenario import UnknownKey
+
+        raise UnknownKey(unknown[0], data[unknown[0]], f"unknown key; a sweep has {SWEEP_KEYS}")
+    ref = data.get("scenario", "demo")
+    if not isinstance(ref, str):
+        raise InvalidValue("scenario", ref, "must be a built-in name or a file path")
+    scenario_path = path.parent / ref
+    if not scenario_path.exists() and ref in BUILTIN:
+        scenario_path = builtin_path(ref)
+    reps = data.get("replications", 3)
+    if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
+        raise InvalidValue("replications", reps, "must be an integer >= 1")
+    params = data.get("parameters")
+    if not isinstance(params, dict):
+        raise InvalidValue(
+            "parameters", params, "must map dotted scenario paths to lists of values"
+        )
+    return make_sweep(
+        read_mapping(scenario_path),
+        scenario_path.parent,
+        params,
+        replications=reps,
+        resources=data.get("resources"),
+        plot=data.get("plot"),
+        name=str(data.get("name", path.stem)),
+    )
+
+
+def _task(scenario: Scenario, replication: int) -> RunKpis:
+    return replicate_kpis(scenario, replication)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    sweep: Sweep
+    kpis: tuple[tuple[RunKpis, ...], ...]  # [point][replication]
+    summaries: tuple[Summary, ...]
+
+
+def run_sweep(
+    sweep: Sweep,
+    *,
+    backend: Backend = Backend.PROCESSES,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    on_done: Callable[[], None] | None = None,
+) -> SweepResult:
+    """Run every (point, replication); `scheduler` is a Dask address (tcp://host:port),
+    otherwise Backend.DASK starts a LocalCluster of `workers` (default 2) processes."""
+    tasks = [(p, k) for p in range(len(sweep.points)) for k in range(sweep.replications)]
+    results: dict[tuple[int, int], RunKpis] = {}
+    done = on_done or (lambda: None)
+    if backend is Backend.SERIAL:
+        for p, k in tasks:
+            results[(p, k)] = _task(sweep.scenarios[p], k)
+            done()
+    elif backend is Backend.PROCESSES:
+        with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+            futures = {pool.submit(_task, sweep.scenarios[p], k): (p, k) for p, k in tasks}
+            for f in as_completed(futures):
+                results[futures[f]] = f.result()
+                done()
+    else:
+        results = _run_dask(sweep, tasks, scheduler, workers or 2, done)
+    kpis = tuple(
+        tuple(results[(p, k)] for k in range(sweep.replications)) for p in range(len(sweep.points))
+    )
+    return SweepResult(sweep, kpis, tuple(summarise(list(runs)) for runs in kpis))
+
+
+def _run_dask(
+    sweep: Sweep,
+    tasks: list[tuple[int, int]],
+    scheduler: str | None,
+    workers: int,
+    done: Callable[[], None],
+) -> dict[tuple[int, int], RunKpis]:
+    from distributed import Client, LocalCluster, as_completed as dask_completed
+
+    cluster = None
+    try:
+        if scheduler:
+            client = Client(scheduler)
+        else:
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            )
+            client = Client(cluster)
+    except OSError as exc:
+        raise SweepError(scheduler or "LocalCluster", str(exc)) from None
+    try:
+        scenarios = client.scatter(list(sweep.scenarios), broadcast=True)
+        futures = {client.submit(_task, scenarios[p], k, pure=False): (p, k) for p, k in tasks}
+        results = {}
+        for f in dask_completed(futures):
+            results[futures[f]] = f.result()
+            done()
+        return results
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+class SweepError(SimError):
+    code = "sweep_failed"
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.value = where
+        super().__init__(f"{where}: {reason}")
+
+
+# -- what the planner reads ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """For one combination of the non-resource parameters, per hour: the cheapest point
+    (fewest resources in total, then fewest of the first resource) meeting every queue's
+    service level in that hour, or None when no swept point does."""
+
+    context: Mapping[str, Any]
+    by_hour: Mapping[int, Mapping[str, Any] | None]
+
+
+def recommend(result: SweepResult) -> list[Recommendation]:
+    sweep = result.sweep
+    others = [k for k in sweep.parameters if k not in sweep.resources]
+    contexts = sorted({tuple(p[k] for k in others) for p in sweep.points}, key=str)
+    hours = len(next(iter(result.summaries[0].within_sl_by_hour.values())))
+    out = []
+    for ctx in contexts:
+        idx = [i for i, p in enumerate(sweep.points) if tuple(p[k] for k in others) == ctx]
+        by_hour: dict[int, Mapping[str, Any] | None] = {}
+        for h in range(hours):
+            active = any(
+                result.summaries[i].within_sl_by_hour[q][h].n > 0
+                for i in idx
+                for q in result.summaries[i].within_sl_by_hour
+            )
+            if not active:
+                continue
+            feasible = [i for i in idx if _meets(result, i, h)]
+            best = min(
+                feasible,
+                key=lambda i: (
+                    sum(sweep.points[i][r] for r in sweep.resources),
+                    [sweep.points[i][r] for r in sweep.resources],
+                ),
+                default=None,
+            )
+            by_hour[h] = (
+                None if best is None else {r: sweep.points[best][r] for r in sweep.resources}
+            )
+        out.append(Recommendation(dict(zip(others, ctx, strict=True)), by_hour))
+    return out
+
+
+def _meets(result: SweepResult, i: int, hour: int) -> bool:
+    summary, scenario = result.summaries[i], result.sweep.scenarios[i]
+    for q, series in summary.within_sl_by_hour.items():
+        e = series[hour]
+        if e.n > 0 and not math.isnan(e.mean) and e.mean < scenario.service_level(q).share:
+            return False
+    return True
+
+
+def recommendation_table(result: SweepResult) -> str:
+    lines = []
+    resources = result.sweep.resources or ("(no resource parameters)",)
+    for rec in recommend(result):
+        ctx = ", ".join(f"{k}={v}" for k, v in rec.context.items()) or "all points"
+        lines.append(f"Fewest {' + '.join(resources)} meeting every service level, {ctx}:")
+        for h, best in rec.by_hour.items():
+            cell = (
+                "none of the swept points"
+                if best is None
+                else ", ".join(f"{k}={v}" for k, v in best.items())
+            )
+            lines.append(f"  {h:02d}:00  {cell}")
+    return "\n".join(lines)
+
+
+def plot_service_level(result: SweepResult, path: Path) -> Path:
+    """Share within the service level (mean and 95% CI) per queue against the plot parameter,
+    one line per combination of the other parameters."""
+    from sim.report import _pyplot
+
+    plt = _pyplot()
+    sweep = result.sweep
+    queues = list(result.summaries[0].queues)
+    fig, axes = plt.subplots(1, len(queues), figsize=(5 * len(queues), 4), squeeze=False)
+    others = [k for k in sweep.parameters if k != sweep.plot]
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, p in enumerate(sweep.points):
+        groups.setdefault(tuple(p[k] for k in others), []).append(i)
+    for ax, q in zip(axes[0], queues, strict=True):
+        for ctx, idx in groups.items():
+            xs = [sweep.points[i][sweep.plot] for i in idx]
+            est = [result.summaries[i].queues[q]["within_sl"] for i in idx]
+            label = (
+                ", ".join(f"{k.split('.')[-1]}={v}" for k, v in zip(others, ctx, strict=True)) or q
+            )
+            ax.errorbar(
+                xs,
+                [e.mean * 100 for e in est],
+                yerr=[
+                    [(e.mean - e.low) * 100 if e.n > 1 else 0 for e in est],
+                    [(e.high - e.mean) * 100 if e.n > 1 else 0 for e in est],
+                ],
+                marker="o",
+                capsize=3,
+                label=label,
+            )
+        ax.axhline(sweep.scenarios[0].service_level(q).share * 100, linestyle=":", color="grey")
+        ax.set_title(q)
+        ax.set_xlabel(sweep.plot)
+        ax.set_ylabel("within service level (%)")
+        ax.grid(alpha=0.3)
+        if len(groups) > 1 and len(groups) <= 8:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_sweep(result: SweepResult, out: Path) -> dict[str, Path]:
+    """`sweep.json` (every point's parameters and KPI summary, the recommendation) and
+    `service_level.png`."""
+    out.mkdir(parents=True, exist_ok=True)
+    data = {
+        "name": result.sweep.name,
+        "replications": result.sweep.replications,
+        "points": [
+            {"parameters": dict(p), "summary": s.as_json()}
+            for p, s in zip(result.sweep.points, result.summaries, strict=True)
+        ],
+        "recommendation": [
+            json_ready({"context": dict(r.context), "by_hour": dict(r.by_hour)})
+            for r in recommend(result)
+        ],
+    }
+    paths = {"sweep": out / "sweep.json"}
+    paths["sweep"].write_text(
+        json.dumps(json_ready(data), indent=1, allow_nan=False), encoding="utf-8"
+    )
+    paths["service_level"] = plot_service_level(result, out / "service_level.png")
+    return paths
