@@ -218,8 +218,8 @@ def _residual(b: _Builder, x: _Value, layers: _Cursor) -> _Value:
 
 def _normalised_input(b: _Builder, net: DlibNetwork) -> _Value:
     rows, cols = net.input.rows, net.input.cols
-    x = b.node("Cast", [INPUT_NAME], "float", to=1)  # 1 = FLOAT
-    x = b.node("Transpose", [x], "planar", perm=[0, 3, 1, 2])
+    x = b.node("Transpose", [INPUT_NAME], "planar", perm=[0, 3, 1, 2])
+    x = b.node("Cast", [x], "float", to=1)  # 1 = FLOAT
     means = np.array(net.input.means, dtype=np.float32).reshape(1, 3, 1, 1)
     x = b.node("Sub", [x, b.const("means", means)], "centred")
     x = b.node("Mul", [x, b.const("scale", np.array(1 / 256, dtype=np.float32))], "scaled")
