@@ -259,8 +259,9 @@ def _nat(reader: _Reader, segment: Segment) -> None:
 
 
 def _country(segment: Segment, code: str) -> str:
-    if len(code) != 3 or not all((c.isalpha() and c.isascii()) or c == "<" for c in code):
-        raise segment.error(f"invalid three-letter state code {code!r}")
+    # ICAO codes are three characters, some written short outside the MRZ ("D" for D<<).
+    if not 1 <= len(code) <= 3 or not all((c.isalpha() and c.isascii()) or c == "<" for c in code):
+        raise segment.error(f"invalid state code {code!r} (want 1-3 letters)")
     return code
 
 

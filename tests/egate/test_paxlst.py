@@ -221,8 +221,8 @@ def _corrupt(old: str, new: str, text: str = HEADER + MESSAGE + TRAILER) -> str:
         ("PAXLST:D:05B", "PAXLST:D:03B", r"segment 3 \(UNH\): unsupported PAXLST version 'D:03B'"),
         ("PAXLST:D:05B", "CUSRES:D:05B", r"message type 'CUSRES' is not PAXLST"),
         ("BGM+745", "BGM+999", r"segment 4 \(BGM\): unsupported document code '999'"),
-        ("NAT+2+UTO", "NAT+2+UT", r"segment 16 \(NAT\): invalid three-letter state code 'UT'"),
-        ("LOC+91+UTO", "LOC+91+U1O", r"segment 21 \(LOC\): invalid three-letter state code 'U1O'"),
+        ("NAT+2+UTO", "NAT+2+UTOP", r"segment 16 \(NAT\): invalid state code 'UTOP'"),
+        ("LOC+91+UTO", "LOC+91+U1O", r"segment 21 \(LOC\): invalid state code 'U1O'"),
         (
             "ATT+2++M'",
             "ATT+2++M'DTM+36:300415'",
