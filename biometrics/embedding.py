@@ -130,8 +130,8 @@ def export_model(dest: Path | None = None, *, weights: Path | None = None) -> Pa
     target = directory / model_filename(weights_digest(source))
     if target.is_file():
         return target
-    directory.mkdir(parents=True, exist_ok=True)
     model = build_onnx(read_network(source))
+    directory.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=directory, suffix=".tmp", delete=False) as tmp:
         tmp.write(model.SerializeToString())
     os.replace(tmp.name, target)

@@ -242,3 +242,28 @@ def test_import_loads_no_model() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_cli_export_prints_the_cached_model(cache: Path, onnx_embedder: OnnxEmbedder) -> None:
+    from click.testing import CliRunner
+
+    from biometrics.cli import models
+
+    result = CliRunner().invoke(models, ["export", "--dest", str(cache)])
+    assert result.exit_code == 0, result.output
+    assert Path(result.output.strip()) == onnx_embedder.model_path
+
+
+def test_cli_export_refuses_a_foreign_file(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from biometrics.cli import models
+
+    foreign = tmp_path / "photo.dat"
+    foreign.write_bytes(b"\xff\xd8\xff\xe0" + bytes(100))
+    result = CliRunner().invoke(
+        models, ["export", "--dest", str(tmp_path / "c"), "--weights", str(foreign)]
+    )
+    assert result.exit_code == 1
+    assert "dlib_format: dlib file at byte 0: expected loss layer version" in result.output
+    assert not (tmp_path / "c").exists()
