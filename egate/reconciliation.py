@@ -24,7 +24,7 @@ K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True, slots=True)
-class Crossing:
+class CrossingRecord:
     """One traveller through border control (gate or desk), as the document was read."""
 
     issuer: str
@@ -38,7 +38,7 @@ class Crossing:
     @classmethod
     def from_document(
         cls, doc: TravelDocument, at: datetime | None = None, checkpoint: str = ""
-    ) -> Crossing:
+    ) -> CrossingRecord:
         return cls(
             doc.issuer, doc.number, doc.surname, doc.given_names, doc.birth_date, at, checkpoint
         )
@@ -52,7 +52,7 @@ class MatchBasis(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class Matched:
     traveller: ManifestTraveller
-    crossing: Crossing
+    crossing: CrossingRecord
     basis: MatchBasis
 
 
@@ -62,10 +62,10 @@ class Reconciliation:
 
     crossed_on_manifest: tuple[Matched, ...]
     manifest_not_crossed: tuple[ManifestTraveller, ...]
-    crossed_not_on_manifest: tuple[Crossing, ...]
+    crossed_not_on_manifest: tuple[CrossingRecord, ...]
 
 
-def reconcile(manifest: Manifest, crossings: Iterable[Crossing]) -> Reconciliation:
+def reconcile(manifest: Manifest, crossings: Iterable[CrossingRecord]) -> Reconciliation:
     """Match the manifest's travellers with `crossings` (see the module docstring)."""
     crossings = list(crossings)
     travellers = list(manifest.travellers)

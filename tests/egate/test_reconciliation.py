@@ -14,7 +14,7 @@ from egate.manifest import (
     TravellerRole,
 )
 from egate.paxlst import parse_paxlst, write_paxlst
-from egate.reconciliation import Crossing, MatchBasis, reconcile
+from egate.reconciliation import CrossingRecord, MatchBasis, reconcile
 
 
 def _traveller(surname: str, given: str, number: str, birth: date) -> ManifestTraveller:
@@ -50,10 +50,10 @@ AT = datetime(2026, 11, 21, 8, 3)
 def test_three_groups() -> None:
     manifest = _manifest(MUELLER, SCHMIDT, WEBER)
     crossings = [
-        Crossing("D<<", "C01X00T47", "MUELLER", "ANNA", date(1980, 1, 2), AT, "gate 3"),
+        CrossingRecord("D<<", "C01X00T47", "MUELLER", "ANNA", date(1980, 1, 2), AT, "gate 3"),
         # Karl Heinz travelled on his identity card, not the passport announced.
-        Crossing("D<<", "L01X00T47", "SCHMIDT", "HEINZ KARL", date(1975, 3, 4), AT, "desk 1"),
-        Crossing("GBR", "123456789", "SMITH", "JOHN", date(1970, 1, 1), AT, "gate 1"),
+        CrossingRecord("D<<", "L01X00T47", "SCHMIDT", "HEINZ KARL", date(1975, 3, 4), AT, "desk 1"),
+        CrossingRecord("GBR", "123456789", "SMITH", "JOHN", date(1970, 1, 1), AT, "gate 1"),
     ]
     result = reconcile(manifest, crossings)
     assert [(m.traveller, m.crossing, m.basis) for m in result.crossed_on_manifest] == [
@@ -65,7 +65,7 @@ def test_three_groups() -> None:
 
 
 def test_same_name_other_birth_date_is_not_a_match() -> None:
-    crossing = Crossing("AUT", "P999", "WEBER", "EVA", date(1991, 5, 6))
+    crossing = CrossingRecord("AUT", "P999", "WEBER", "EVA", date(1991, 5, 6))
     result = reconcile(_manifest(WEBER), [crossing])
     assert result.crossed_on_manifest == ()
     assert result.manifest_not_crossed == (WEBER,)
@@ -85,7 +85,7 @@ def test_a_traveller_is_matched_once() -> None:
         sex=Sex.FEMALE,
         expiry_date=date(2030, 1, 1),
     )
-    twice = [Crossing.from_document(read, AT), Crossing.from_document(read, AT)]
+    twice = [CrossingRecord.from_document(read, AT), CrossingRecord.from_document(read, AT)]
     result = reconcile(_manifest(WEBER), twice)
     assert len(result.crossed_on_manifest) == 1
     assert result.crossed_not_on_manifest == (twice[1],)
@@ -99,10 +99,10 @@ def test_groups_partition_travellers_and_crossings(crossed: list[bool], stranger
     ]
     manifest = parse_paxlst(write_paxlst(_manifest(*travellers))[0])
     crossings = [
-        Crossing("D", f"X{i:07d}", "PAX", f"N{i}", date(1980, 1, 1 + i % 28))
+        CrossingRecord("D", f"X{i:07d}", "PAX", f"N{i}", date(1980, 1, 1 + i % 28))
         for i, did in enumerate(crossed)
         if did
-    ] + [Crossing("FRA", f"S{i}", "OTHER", "X", None) for i in range(strangers)]
+    ] + [CrossingRecord("FRA", f"S{i}", "OTHER", "X", None) for i in range(strangers)]
     result = reconcile(manifest, crossings)
     assert len(result.crossed_on_manifest) == sum(crossed)
     assert len(result.manifest_not_crossed) == len(crossed) - sum(crossed)
