@@ -63,7 +63,7 @@ class UnsupportedNetwork(BiometricsError):
         self.found = found
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Value:
     """A tensor in the graph under construction, with its static (C, H, W) shape."""
 
