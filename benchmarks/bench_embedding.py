@@ -16,6 +16,7 @@ Writes benchmarks/results/embedding.json with the machine, library versions and 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -95,7 +96,7 @@ def compare(chips: np.ndarray, rounds: int, threads: int | None) -> dict[str, An
         for _ in range(rounds):
             for name, embed in embedders.items():
                 samples[name] += timed_calls(
-                    lambda e=embed, c=batch_chips: e(c), CALLS[name][batch]
+                    functools.partial(embed, batch_chips), CALLS[name][batch]
                 )
         dlib_ms, onnx_ms = per_face_ms(samples["dlib"], batch), per_face_ms(samples["onnx"], batch)
         ratio = dlib_ms["median"] / onnx_ms["median"]
@@ -146,7 +147,7 @@ def tune(chips: np.ndarray, rounds: int) -> dict[str, Any]:
         for _ in range(rounds):
             for name, session in sessions.items():
                 samples[name] += timed_calls(
-                    lambda s=session, f=feed: s.run(None, f), CALLS["onnx"][batch]
+                    functools.partial(session.run, None, feed), CALLS["onnx"][batch]
                 )
         out[f"batch_{batch}"] = {
             name: per_face_ms(s, batch)["median"] for name, s in samples.items()
