@@ -84,6 +84,7 @@ class TravelDocument:
             "expiry_date": self.expiry_date.isoformat(),
             "optional_data": self.optional_data,
             "optional_data_2": self.optional_data_2,
+            "names_truncated": self.names_truncated,
         }
 
     @classmethod
@@ -102,4 +103,5 @@ class TravelDocument:
             expiry_date=date.fromisoformat(data["expiry_date"]),
             optional_data=data.get("optional_data", ""),
             optional_data_2=data.get("optional_data_2", ""),
+            names_truncated=data.get("names_truncated", False),
         )
