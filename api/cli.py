@@ -4,6 +4,8 @@ cheap: heavy work is imported inside each command)."""
 
 from __future__ import annotations
 
+import os
+
 import click
 
 import biometrics.cli
@@ -37,9 +39,17 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
     from api.settings import Settings
 
     try:
-        Settings()  # fail here, with a readable message, before any worker starts
+        settings = Settings()  # fail here, with a readable message, before any worker starts
     except ValidationError as exc:
         raise click.ClickException(str(exc)) from exc
+    if settings.migrate_on_start:
+        # Migrate once here: several workers migrating one database at once would race.
+        from egate.store import Store
+
+        store = Store(settings.database_url)
+        store.upgrade()
+        store.close()
+        os.environ["EGATE_MIGRATE_ON_START"] = "false"
     uvicorn.run(
         "api.app:create_app",
         factory=True,

@@ -5,6 +5,7 @@ the store, the gate policy and the per-gate rate limiter."""
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,12 +32,24 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class Purpose(enum.Enum):
+    """Which quality bar an image must pass: a live gate capture (ISO/IEC 39794-5, BSI
+    pose limits) or a reference photo (chip portrait, enrolment, watchlist), where
+    older documents carry smaller faces and the photo is what it is."""
+
+    LIVE = "live"
+    REFERENCE = "reference"
+
+
+Job = tuple[Purpose, bytes]
+
+
 @dataclass
 class Resources:
     settings: Settings
     metrics: Metrics
-    processor: FaceProcessor
-    pool: InferencePool[bytes, Capture]
+    processors: dict[Purpose, FaceProcessor]
+    pool: InferencePool[Job, Capture]
     store: Store
     keyring: TemplateKeyring
     policy: PolicyFile
@@ -45,9 +58,9 @@ class Resources:
 
     @classmethod
     async def open(cls, settings: Settings, metrics: Metrics) -> Resources:
-        processor = await asyncio.to_thread(_build_processor, settings)
-        pool: InferencePool[bytes, Capture] = InferencePool(
-            _batch_fn(processor),
+        processors = await asyncio.to_thread(_build_processors, settings)
+        pool: InferencePool[Job, Capture] = InferencePool(
+            _batch_fn(processors),
             PoolConfig(
                 threads=settings.inference_threads,
                 max_pending=settings.inference_queue,
@@ -62,13 +75,21 @@ class Resources:
         return cls(
             settings,
             metrics,
-            processor,
+            processors,
             pool,
             store,
             keyring,
             PolicyFile(settings.policy_path),
             RateLimiter(settings.gate_rate_per_s, settings.gate_burst),
         )
+
+    async def live(self, image: bytes) -> Capture:
+        """A gate capture through the pool (raises `Overloaded` when it is full)."""
+        return await self.pool.submit((Purpose.LIVE, image))
+
+    async def reference(self, image: bytes) -> Capture:
+        """A reference photo (chip portrait, enrolment, watchlist) through the pool."""
+        return await self.pool.submit((Purpose.REFERENCE, image))
 
     async def close(self) -> None:
         await self.pool.stop()
@@ -87,39 +108,59 @@ class Resources:
             return False
 
 
-def _build_processor(settings: Settings) -> FaceProcessor:
+def _build_processors(settings: Settings) -> dict[Purpose, FaceProcessor]:
+    from biometrics.detection import FaceDetector
     from biometrics.embedding import OnnxEmbedder
     from biometrics.pipeline import FaceProcessor
+    from biometrics.quality import QualityPolicy
 
     # One ORT thread per pool thread: the pool already runs `inference_threads` batches
     # in parallel; more threads than cores only adds context switches.
     embedder = OnnxEmbedder(threads=1)
-    return FaceProcessor(embedder, max_pixels=settings.max_image_pixels)
+    detector = FaceDetector()
+    return {
+        Purpose.LIVE: FaceProcessor(
+            embedder, detector=detector, max_pixels=settings.max_image_pixels
+        ),
+        # Reference photos accept smaller faces than the gate camera (the photo policy), but
+        # detection still stops at 45 px between the eyes: searching down to the policy's
+        # 10 px would upsample every portrait and cost ~100x more.
+        Purpose.REFERENCE: FaceProcessor(
+            embedder,
+            QualityPolicy.photo(),
+            detector=detector,
+            search_eye_distance_px=45.0,
+            max_pixels=settings.max_image_pixels,
+        ),
+    }
 
 
-def _batch_fn(processor: FaceProcessor):  # type: ignore[no-untyped-def]
-    """Captures for a batch of encoded images; an undecodable image fails alone."""
+def _batch_fn(processors: dict[Purpose, FaceProcessor]):  # type: ignore[no-untyped-def]
+    """Captures for a batch of encoded images; an undecodable image fails alone, and
+    each purpose's images are embedded in one call."""
     from biometrics import BiometricsError
     from biometrics.images import load_image
 
-    def run(items: Sequence[bytes]) -> list[Capture | BaseException]:
-        results: list[Capture | BaseException] = []
-        images = []
-        slots: list[int] = []
-        for data in items:
-            try:
-                images.append(load_image(data, max_pixels=processor.max_pixels))
-            except BiometricsError as exc:
-                results.append(exc)
-                continue
-            slots.append(len(results))
-            results.append(exc_placeholder)
-        if images:
-            for slot, capture in zip(slots, processor.process_batch(images), strict=True):
-                results[slot] = capture
+    max_pixels = processors[Purpose.LIVE].max_pixels
+
+    def run(items: Sequence[Job]) -> list[Capture | BaseException]:
+        results: list[Capture | BaseException] = [placeholder] * len(items)
+        for purpose, processor in processors.items():
+            slots, images = [], []
+            for i, (p, data) in enumerate(items):
+                if p is not purpose:
+                    continue
+                try:
+                    images.append(load_image(data, max_pixels=max_pixels))
+                    slots.append(i)
+                except BiometricsError as exc:
+                    results[i] = exc
+            if images:
+                for slot, capture in zip(slots, processor.process_batch(images), strict=True):
+                    results[slot] = capture
         return results
 
-    exc_placeholder = RuntimeError("not processed")
+    placeholder = RuntimeError("not processed")
     return run
 
 

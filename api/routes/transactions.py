@@ -65,7 +65,7 @@ async def open_transaction(
         return stored
     document = parse_mrz(body.mrz, today=utc_now().date())
     portrait_bytes = body.portrait or (_portrait_from_dg2(body.dg2) if body.dg2 else None)
-    portrait = await resources.pool.submit(portrait_bytes) if portrait_bytes else None
+    portrait = await resources.reference(portrait_bytes) if portrait_bytes else None
     faces = crossings.PrecomputedFaces(portrait=portrait)
     read = DocumentRead(document, body.dg1, portrait_bytes, body.sod)
     policy = resources.policy.current()
@@ -127,7 +127,7 @@ async def submit_capture(
             f"transaction {transaction_id} is already {txn.state.value}",
             {"state": txn.state.value},
         )
-    live = await resources.pool.submit(upload.image)
+    live = await resources.live(upload.image)
     faces = crossings.PrecomputedFaces(live=live)
     resources.metrics.captures.labels("ok" if live.quality.ok else "poor_quality").inc()
     result: list[GateTransaction] = []
