@@ -66,8 +66,9 @@ class EnrolmentLookup(Protocol):
 
 
 class FaceVerifier(Protocol):
-    def portrait_embedding(self, portrait: bytes) -> Embeddings | None:
-        """The chip portrait's embedding (1, 128), or None when no usable face is in it."""
+    def portrait_embedding(self, dg2: bytes) -> Embeddings | None:
+        """The embedding (1, 128) of the portrait in the chip's DG2, or None when DG2
+        holds no usable face."""
         ...
 
     def compare(self, capture: bytes, references: Embeddings) -> CaptureOutcome:

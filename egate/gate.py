@@ -130,11 +130,13 @@ def _finding_code(value: str) -> FindingCode:
 @dataclass(frozen=True, slots=True)
 class CaptureOutcome:
     """What one live capture gave: the quality problems (messages a gate can show the
-    traveller; empty when the capture is usable) and, for a usable capture, the
-    smallest Euclidean distance to the references (chip portrait, enrolled template)."""
+    traveller; empty when the capture is usable), for a usable capture the smallest
+    Euclidean distance to the references (chip portrait, enrolled template), and the
+    face-watchlist entries the live face matched (any hit refers at once)."""
 
     quality_issues: tuple[str, ...] = ()
     distance: float | None = None
+    watchlist_hits: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.quality_issues and self.distance is None:
@@ -264,6 +266,11 @@ class GateTransaction:
             return self.state
         self._require(State.CAPTURING, "record a capture")
         self.attempts += 1
+        if outcome.watchlist_hits:
+            hits = ", ".join(outcome.watchlist_hits)
+            finding = Finding(ScreeningFinding.FACE_WATCHLIST_HIT, hits)
+            self.steps.append(StepRecord(Step.CAPTURE, at, False, (finding,), outcome.distance))
+            return self._decide(State.REFERRED, Referral(ReferralReason.WATCHLIST, (finding,)), at)
         if outcome.quality_issues:
             finding = Finding(CaptureFinding.POOR_QUALITY, "; ".join(outcome.quality_issues))
             reason = ReferralReason.CAPTURE_QUALITY

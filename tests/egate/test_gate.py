@@ -218,3 +218,13 @@ def test_any_capture_sequence_ends_within_max_attempts_and_round_trips(
         assert (txn.outcome.decision is Decision.ACCEPT) == (txn.state is State.ACCEPTED)
     restored = GateTransaction.from_json(txn.as_json(), policy)
     assert restored == txn
+
+
+def test_a_face_watchlist_hit_refers_at_once_even_on_a_match() -> None:
+    txn = capturing()
+    outcome = CaptureOutcome(distance=0.2, watchlist_hits=("W-17",))
+    assert txn.record_capture(outcome, at(4)) is State.REFERRED
+    referral = referral_of(txn)
+    assert referral.reason is ReferralReason.WATCHLIST
+    assert referral.findings == (Finding(ScreeningFinding.FACE_WATCHLIST_HIT, "W-17"),)
+    assert txn.attempts == 1
