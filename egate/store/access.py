@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from egate.audit import AuditAction
@@ -37,7 +38,7 @@ class Gates:
                 created_at=self._clock(),
             )
         )
-        self._session.flush()
+        _flush_new(self._session, "gate", gate_id)
         self._audit.append(actor, AuditAction.GATE_REGISTER, gate_id, {"location": location})
         return key
 
@@ -105,7 +106,7 @@ class Operators:
                 roles=[OperatorRoleRow(role=r) for r in granted],
             )
         )
-        self._session.flush()
+        _flush_new(self._session, "operator", operator_id)
         self._audit.append(actor, AuditAction.OPERATOR_CREATE, operator_id, {"roles": granted})
         return token
 
@@ -129,6 +130,16 @@ class Operators:
     def get(self, operator_id: str) -> OperatorRecord | None:
         row = self._session.get(Operator, operator_id)
         return None if row is None else _operator(row)
+
+
+def _flush_new(session: Session, kind: str, ident: str) -> None:
+    """Flush an insert; a concurrent insert of the same id (two API workers creating
+    the bootstrap admin at start-up) surfaces as AlreadyExists, like a sequential one.
+    The unit of work is then rolled back by the caller's exception."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise AlreadyExists(kind, ident) from exc
 
 
 def _gate(row: Gate) -> GateRecord:

@@ -70,8 +70,14 @@ class Transactions:
                 },
             )
 
-    def get(self, transaction_id: str) -> TransactionRecord | None:
-        row = self._session.get(Transaction, transaction_id)
+    def get(self, transaction_id: str, *, for_update: bool = False) -> TransactionRecord | None:
+        """The stored transaction. `for_update=True` locks its row until the unit of work
+        ends (SELECT ... FOR UPDATE on PostgreSQL; SQLite write transactions are already
+        exclusive), so two workers advancing one transaction take turns and the second
+        sees the first's save. Use it inside `unit_of_work()` / `run_idempotent` work."""
+        row = self._session.get(
+            Transaction, transaction_id, with_for_update=for_update, populate_existing=for_update
+        )
         return None if row is None else _record(row)
 
     def search(self, query: TransactionQuery) -> list[TransactionRecord]:

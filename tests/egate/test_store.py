@@ -3,9 +3,11 @@ operators, idempotency (with concurrent retries), watchlists, manifests."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import threading
+import time
 from datetime import date, timedelta
 
 import numpy as np
@@ -274,6 +276,39 @@ def test_transaction_round_trip_and_one_decision_audit(store: Store) -> None:
         uow.transactions.save(changed, actor="G1")
 
 
+def test_locked_reads_serialise_two_workers_advancing_one_transaction(store: Store) -> None:
+    register_gates(store, "G1")
+    record = make_transaction("G1", 0, decision=None)
+    with store.unit_of_work() as uow:
+        uow.transactions.save(record, actor="G1")
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def capture() -> None:
+        barrier.wait()
+        try:
+            with store.unit_of_work() as uow:
+                current = uow.transactions.get(record.id, for_update=True)
+                assert current is not None
+                time.sleep(0.2)  # both workers are inside; only one may hold the row
+                uow.transactions.save(
+                    dataclasses.replace(current, attempts=current.attempts + 1), actor="G1"
+                )
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=capture) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    with store.read() as r:
+        final = r.transactions.get(record.id)
+    assert final is not None
+    assert final.attempts == record.attempts + 2  # no lost update
+
+
 def test_a_failed_unit_of_work_leaves_nothing_behind(store: Store) -> None:
     register_gates(store, "G1")
     with store.read() as r:
@@ -405,6 +440,29 @@ def test_operator_tokens_carry_roles(store: Store) -> None:
         uow.operators.disable("clerk", actor="root")
     with store.read() as r:
         assert r.operators.authenticate(clerk) is None
+
+
+def test_concurrent_bootstrap_of_one_operator_creates_it_once(store: Store) -> None:
+    barrier = threading.Barrier(4)
+    results: list[str] = []
+
+    def bootstrap() -> None:
+        barrier.wait()
+        try:
+            with store.unit_of_work() as uow:
+                uow.operators.create("root", [OperatorRole.ADMIN], actor="boot", token="t0k3n")
+            results.append("created")
+        except AlreadyExists:
+            results.append("exists")
+
+    threads = [threading.Thread(target=bootstrap) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(results) == ["created", "exists", "exists", "exists"]
+    with store.read() as r:
+        assert r.operators.authenticate("t0k3n") is not None
 
 
 # -- idempotency ---------------------------------------------------------------------
