@@ -73,6 +73,17 @@ class InvalidChips(BiometricsError):
         self.dtype = dtype
 
 
+class ModelLoadError(BiometricsError):
+    """ONNX Runtime could not load the model file (missing, corrupt, or not this network)."""
+
+    code = "model_load_failed"
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"cannot load ONNX model {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
 class Embedder(Protocol):
     def embed(self, chips: Chips) -> Embeddings:
         """(N, 150, 150, 3) uint8 RGB chips -> (N, 128) float32 raw dlib descriptors."""
@@ -142,21 +153,41 @@ def _session_options(threads: int | None) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    # ENABLE_ALL lets ORT re-lay the convolutions out in NCHWc blocks and fuse bias, Add
+    # and Relu into them (benchmarks/bench_embedding.py --tune: basic/extended are slower).
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.intra_op_num_threads = threads if threads is not None else len(os.sched_getaffinity(0))
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # errors only: ORT warns about unused initializers otherwise
+    options.log_severity_level = 3  # errors only
     return options
+
+
+def _open_session(path: Path, threads: int | None, providers: list[str]) -> Any:
+    import onnxruntime as ort
+    from onnxruntime.capi.onnxruntime_pybind11_state import (
+        Fail,
+        InvalidArgument,
+        InvalidGraph,
+        InvalidProtobuf,
+        NoSuchFile,
+    )
+
+    try:
+        return ort.InferenceSession(
+            str(path), sess_options=_session_options(threads), providers=providers
+        )
+    except (Fail, InvalidArgument, InvalidGraph, InvalidProtobuf, NoSuchFile) as error:
+        raise ModelLoadError(path, str(error)) from error
 
 
 class OnnxEmbedder:
     """dlib's face ResNet in ONNX Runtime; equal to `DlibEmbedder` within ~1e-6.
 
     `model_path` uses that ONNX file as-is; otherwise the model is exported to (or found in)
-    `cache_dir` (default ``~/.cache/egate/models``). `threads` is ONNX Runtime's intra-op
-    thread count (default: the CPUs this process may use). Raises `ProviderUnavailable`
-    when `provider` is not in the installed onnxruntime.
+    `cache_dir` (default ``~/.cache/egate/models``); a cached model that fails to load is
+    rebuilt once. `threads` is ONNX Runtime's intra-op thread count (default: the CPUs this
+    process may use). Raises `ProviderUnavailable` when `provider` is not in the installed
+    onnxruntime and `ModelLoadError` when the model cannot be loaded. `embed` may be called
+    from several threads at once.
     """
 
     def __init__(
@@ -173,13 +204,21 @@ class OnnxEmbedder:
         if provider.value not in available:
             raise ProviderUnavailable(provider, available)
         self.provider = provider
-        self.model_path = model_path if model_path is not None else export_model(cache_dir)
         providers = [provider.value]
         if provider is not Provider.CPU:
             providers.append(Provider.CPU.value)  # for any op the accelerator lacks
-        self._session = ort.InferenceSession(
-            str(self.model_path), sess_options=_session_options(threads), providers=providers
-        )
+        if model_path is not None:
+            self.model_path = model_path
+            self._session = _open_session(model_path, threads, providers)
+        else:
+            self.model_path = export_model(cache_dir)
+            try:
+                self._session = _open_session(self.model_path, threads, providers)
+            except ModelLoadError:
+                # A damaged cache file (disk full, killed writer before atomic writes, ...)
+                self.model_path.unlink(missing_ok=True)
+                self.model_path = export_model(cache_dir)
+                self._session = _open_session(self.model_path, threads, providers)
         if provider.value not in self._session.get_providers():
             # ORT falls back to CPU silently when e.g. the CUDA libraries fail to load.
             raise ProviderUnavailable(provider, list(self._session.get_providers()))

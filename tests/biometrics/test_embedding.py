@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from biometrics.embedding import (
     DlibEmbedder,
     InvalidChips,
+    ModelLoadError,
     OnnxEmbedder,
     Provider,
     ProviderUnavailable,
@@ -267,3 +268,26 @@ def test_cli_export_refuses_a_foreign_file(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "dlib_format: dlib file at byte 0: expected loss layer version" in result.output
     assert not (tmp_path / "c").exists()
+
+
+def test_unloadable_model_path_raises_model_load_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a protobuf")
+    with pytest.raises(
+        ModelLoadError, match=r"cannot load ONNX model .*bad\.onnx: .*INVALID_PROTOBUF"
+    ):
+        OnnxEmbedder(model_path=bad)
+    with pytest.raises(ModelLoadError, match=r"missing\.onnx: .*NO_SUCHFILE") as info:
+        OnnxEmbedder(model_path=tmp_path / "missing.onnx")
+    assert info.value.code == "model_load_failed"
+    assert info.value.path == tmp_path / "missing.onnx"
+
+
+def test_damaged_cached_model_is_rebuilt(tmp_path: Path, people_chips: np.ndarray) -> None:
+    cached = export_model(tmp_path)
+    good = cached.read_bytes()
+    cached.write_bytes(good[: len(good) // 3])  # a truncated cache file
+    embedder = OnnxEmbedder(cache_dir=tmp_path)
+    assert embedder.model_path == cached
+    assert cached.read_bytes() == good
+    assert embedder.embed(people_chips[:1]).shape == (1, 128)
