@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import date
+from itertools import cycle
 
 from egate import EgateError
 from egate.documents import DocumentType, Sex, TravelDocument
@@ -139,13 +140,10 @@ def _hint_text(confusions: tuple[OcrConfusion, ...]) -> str:
 
 def check_digit(s: str) -> int:
     """Doc 9303 check digit (0-9) of `s` (characters A-Z, 0-9 and `<`)."""
-    total = 0
-    for i, c in enumerate(s):
-        try:
-            total += _VALUES[c] * _WEIGHTS[i % 3]
-        except KeyError:
-            raise MrzFormatError("illegal character for a check digit", value=c) from None
-    return total % 10
+    try:
+        return sum(_VALUES[c] * w for c, w in zip(s, cycle(_WEIGHTS))) % 10
+    except KeyError as e:
+        raise MrzFormatError("illegal character for a check digit", value=e.args[0]) from None
 
 
 class _Chars(enum.Enum):
@@ -158,6 +156,15 @@ class _Chars(enum.Enum):
     SEX = "M, F, X or <"
 
 
+_ALPHABETS = {
+    _Chars.ALPHA: _LETTERS | {_FILLER},
+    _Chars.NUMERIC: _DIGITS,
+    _Chars.ALPHANUMERIC: _LETTERS | _DIGITS | {_FILLER},
+    _Chars.CHECK: _DIGITS | {_FILLER},
+    _Chars.SEX: frozenset("MFX<"),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class _Field:
     name: str
@@ -165,17 +172,10 @@ class _Field:
     start: int  # 0-based
     length: int
     chars: _Chars
+    alphabet: frozenset[str]
 
     def allows(self, c: str) -> bool:
-        if self.chars is _Chars.ALPHA:
-            return c in _LETTERS or c == _FILLER
-        if self.chars is _Chars.NUMERIC:
-            return c in _DIGITS
-        if self.chars is _Chars.ALPHANUMERIC:
-            return c in _LETTERS or c in _DIGITS or c == _FILLER
-        if self.chars is _Chars.CHECK:
-            return c in _DIGITS or c == _FILLER
-        return c in "MFX<"
+        return c in self.alphabet
 
     def wants_digit(self) -> bool:
         return self.chars in (_Chars.NUMERIC, _Chars.CHECK)
@@ -193,7 +193,7 @@ class _Layout:
 
 
 def _f(name: str, line: int, start: int, length: int, chars: _Chars) -> tuple[str, _Field]:
-    return name, _Field(name, line, start, length, chars)
+    return name, _Field(name, line, start, length, chars, _ALPHABETS[chars])
 
 
 A, N, AN, CD, SX = _Chars.ALPHA, _Chars.NUMERIC, _Chars.ALPHANUMERIC, _Chars.CHECK, _Chars.SEX
@@ -311,10 +311,13 @@ def _ocr_confusions(zone: _Zone) -> tuple[OcrConfusion, ...]:
 
 
 def _check_characters(zone: _Zone) -> None:
-    hints = _ocr_confusions(zone)
     for f in zone.layout.fields.values():
-        for i, c in enumerate(zone[f.name]):
+        text = zone[f.name]
+        if f.alphabet.issuperset(text):
+            continue
+        for i, c in enumerate(text):
             if not f.allows(c):
+                hints = _ocr_confusions(zone)  # only on the error path: it scans the zone
                 line, column = zone.position(f.name, i)
                 raise MrzFormatError(
                     f"{f.name} allows {f.chars.value}",

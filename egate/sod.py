@@ -4,7 +4,7 @@ is the LDSSecurityObject: the hash of every data group, signed by the Document
 Signer (DS) whose certificate the SOD carries.
 
 `parse_sod` turns the bytes into a plain `SecurityObject`; the cryptographic
-checks are `verify_signature` here and `CscaStore` in `egate.csca`, composed by
+checks are `signature_valid` here and `CscaStore` in `egate.csca`, composed by
 `egate.chip.verify_chip`.
 """
 
