@@ -74,7 +74,13 @@ class Punctuality:
     def delays_s(self, rng: np.random.Generator, n: int) -> FloatArray:
         """Delay of each of `n` flights in seconds (negative: early)."""
         kind = rng.random(n)
-        late = np.maximum(rng.normal(self.late_mean_min, self.late_sd_min, n), 0.0)
+        # Late delays are positive with sd above the mean: lognormal with that mean and sd
+        # (a clipped normal would turn a fifth of the late flights into on-time ones).
+        late = (
+            LogNormal(self.late_mean_min, self.late_sd_min).sample(rng, n)
+            if self.late_mean_min > 0 and self.late_sd_min > 0
+            else np.full(n, self.late_mean_min)
+        )
         early = np.maximum(rng.normal(self.early_mean_min, self.early_sd_min, n), 0.0)
         minutes = np.where(
             kind < self.late_share,

@@ -327,7 +327,9 @@ class Hall:
         outcome = self.outcome[i]
         if outcome == GateOutcome.ACCEPT:
             self._leave(i, Exit.EGATE)
-        elif outcome == GateOutcome.WATCHLIST:
+            return
+        self.trace(self.env.now, i, EventKind.REFER, GateOutcome(outcome).name.lower())
+        if outcome == GateOutcome.WATCHLIST:
             self.secondary.join(i)
         else:
             self._to_desk(i, self.priority[i])

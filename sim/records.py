@@ -28,6 +28,7 @@ class EventKind(enum.Enum):
     JOIN = "join"  # joined a queue
     START = "start"  # service began
     END = "end"  # service ended
+    REFER = "refer"  # an e-gate referred the traveller (where: the reason)
     EXIT = "exit"  # left landside
 
 

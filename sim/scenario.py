@@ -171,7 +171,9 @@ class _Section:
 
     def text(self, name: str, default: Any = ...) -> Any:
         value = self.raw(name, default)
-        if value is not None and not isinstance(value, str):
+        if value is None and default is None:
+            return None
+        if not isinstance(value, str):
             raise InvalidValue(self.key(name), value, "must be a string")
         return value
 
