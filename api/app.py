@@ -57,6 +57,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _versioned_routes() -> list[ModuleType]:
-    from api.routes import gates, operators, transactions
+    from api.routes import (
+        app_checks,
+        audit,
+        enrolments,
+        gates,
+        manifests,
+        operators,
+        policy,
+        transactions,
+        verify,
+        watchlists,
+    )
 
-    return [gates, operators, transactions]
+    return [
+        gates, transactions, verify, enrolments, watchlists, manifests, app_checks, audit, policy, operators,
+    ]  # fmt: skip

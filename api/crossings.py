@@ -11,44 +11,41 @@ always encrypted.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from biometrics.pipeline import Capture, distance
+from api.screening import Lists
+from biometrics.pipeline import Capture
+from egate import faces
+from egate.checks import StandardDocumentChecks, WatchlistScreening
 from egate.crossing import Crossing, Embeddings
 from egate.crypto import EncryptedTemplate, TemplateKeyring, decrypt_template, encrypt_template
+from egate.csca import CscaStore
 from egate.documents import TravelDocument
-from egate.gate import CaptureOutcome, DocumentFinding, Finding, GateTransaction, ScreeningFinding
+from egate.gate import CaptureOutcome, GateTransaction
 from egate.policy import GatePolicy
 from egate.store import TransactionRecord, UnitOfWork
 
 
 @dataclass(frozen=True)
 class PrecomputedFaces:
-    """The crossing's `FaceVerifier` over captures the pool already computed."""
+    """The crossing's `FaceVerifier` over captures the pool already computed; the
+    conversion to the gate's terms is egate's (`egate.faces`)."""
 
     portrait: Capture | None = None
     live: Capture | None = None
 
     def portrait_embedding(self, portrait: bytes) -> Embeddings | None:
-        if self.portrait is None or self.portrait.embedding is None:
-            return None
-        return self.portrait.embedding.reshape(1, -1).astype(np.float32)
+        return None if self.portrait is None else faces.portrait_embedding(self.portrait)
 
     def compare(self, capture: bytes, references: Embeddings) -> CaptureOutcome:
-        live = self.live
-        if live is None:
+        if self.live is None:
             raise ValueError("no live capture was computed for this request")
-        if live.embedding is None:
-            return CaptureOutcome(quality_issues=tuple(live.quality.messages))
-        if len(references) == 0:
-            raise ValueError("the transaction has no reference to compare with")
-        return CaptureOutcome(distance=min(distance(live.embedding, r) for r in references))
+        return faces.capture_outcome(self.live, references)
 
 
 class StoreEnrolments:
@@ -64,33 +61,20 @@ class StoreEnrolments:
         return np.stack([t.vector for t in enrolment.templates]).astype(np.float32)
 
 
-def expiry_check(read: Any, now: datetime) -> Sequence[Finding]:
-    # Until egate ships its production DocumentChecks: expiry only.
-    document: TravelDocument = read.document
-    if document.is_expired(now.date()):
-        return [Finding(DocumentFinding.EXPIRED, document.expiry_date.isoformat())]
-    return []
-
-
-def sltd_screening(uow: UnitOfWork) -> Callable[[TravelDocument], Sequence[Finding]]:
-    # Until egate ships its production Screening: the stored SLTD list.
-    def screen(document: TravelDocument) -> Sequence[Finding]:
-        listed = {(e.issuer, e.number): e.reason for e in uow.watchlists.documents()}
-        reason = listed.get(document.key)
-        return [Finding(ScreeningFinding.SLTD_HIT, reason)] if reason is not None else []
-
-    return screen
-
-
 def build_crossing(
-    uow: UnitOfWork, policy: GatePolicy, faces: PrecomputedFaces, clock: Callable[[], datetime]
+    uow: UnitOfWork,
+    policy: GatePolicy,
+    precomputed: PrecomputedFaces,
+    lists: Lists,
+    csca: CscaStore,
+    clock: Callable[[], datetime],
 ) -> Crossing:
     return Crossing(
         policy=policy,
-        document_checks=expiry_check,
-        screening=sltd_screening(uow),
+        document_checks=StandardDocumentChecks(csca),
+        screening=WatchlistScreening(documents=lists.documents, persons=lists.persons),
         enrolments=StoreEnrolments(uow),
-        faces=faces,
+        faces=precomputed,
         clock=clock,
     )
 

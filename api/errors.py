@@ -8,7 +8,7 @@ Domain errors (`EgateError`, `BiometricsError` subclasses) carry a machine-reada
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -18,6 +18,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from biometrics import BiometricsError
 from egate import EgateError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from biometrics.pipeline import Capture
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +61,8 @@ _STATUS_BY_CODE: dict[str, int] = {
     "transaction_already_decided": 409,
     "illegal_transition": 409,
     "duplicate": 409,
+    "duplicate_id": 409,
+    "unknown_id": 404,
     "conflict": 409,
     "invalid_state": 409,
     "transaction_closed": 409,
@@ -166,3 +174,26 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: {"description": "rate limit for this gate exceeded (`rate_limited`), see Retry-After"},
     503: {"description": "inference pool full (`overloaded`), see Retry-After"},
 }
+
+
+def require_embedding(capture: Capture, what: str = "image") -> npt.NDArray[np.float32]:
+    """The embedding of a capture that must show exactly one usable face, or a 422:
+    `face_not_found`, `multiple_faces`, or `poor_quality` listing the issues."""
+    if capture.embedding is not None:
+        return capture.embedding
+    issues = [i.value for i in capture.quality.issues]
+    if "no_face" in issues:
+        raise ApiError(422, "face_not_found", f"no face found in the {what}", {"issues": issues})
+    if "multiple_faces" in issues:
+        raise ApiError(
+            422,
+            "multiple_faces",
+            f"{len(capture.faces)} faces in the {what}; exactly one is needed",
+            {"faces": len(capture.faces), "issues": issues},
+        )
+    raise ApiError(
+        422,
+        "poor_quality",
+        f"the face in the {what} is not usable: {'; '.join(capture.quality.messages)}",
+        {"issues": issues},
+    )

@@ -12,15 +12,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from api.gallery import FaceGallery
 from api.inference import InferencePool, PoolConfig
 from api.limits import RateLimiter
 from api.metrics import Metrics
 from api.policy_file import PolicyFile
+from api.screening import ScreeningLists
 from api.settings import Settings
 
 if TYPE_CHECKING:
     from biometrics.pipeline import Capture, FaceProcessor
     from egate.crypto import TemplateKeyring
+    from egate.csca import CscaStore
     from egate.store import Store
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,9 @@ class Resources:
     keyring: TemplateKeyring
     policy: PolicyFile
     limiter: RateLimiter
+    lists: ScreeningLists
+    csca: CscaStore
+    gallery: FaceGallery
     models_loaded: bool = True
 
     @classmethod
@@ -81,6 +87,9 @@ class Resources:
             keyring,
             PolicyFile(settings.policy_path),
             RateLimiter(settings.gate_rate_per_s, settings.gate_burst),
+            ScreeningLists(store, settings.watchlist_refresh_s),
+            _csca(settings),
+            FaceGallery(settings.gallery_path),
         )
 
     async def live(self, image: bytes) -> Capture:
@@ -93,6 +102,7 @@ class Resources:
 
     async def close(self) -> None:
         await self.pool.stop()
+        self.gallery.close()
         await asyncio.to_thread(self.store.close)
 
     async def database_reachable(self) -> bool:
@@ -189,3 +199,11 @@ def _open_store(settings: Settings) -> tuple[TemplateKeyring, Store]:
         if "unique" not in str(exc).lower():
             raise
     return keyring, store
+
+
+def _csca(settings: Settings) -> CscaStore:
+    from egate.csca import CscaStore
+
+    if settings.csca_path is None:
+        return CscaStore()  # no trust anchors: every chip fails passive authentication
+    return CscaStore.from_files([settings.csca_path])

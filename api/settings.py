@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     secret_pepper: SecretStr = SecretStr(DEFAULT_SECRET)
     gallery_path: Path = Path("var/gallery")
     policy_path: Path = Path("var/policy.json")
+    # PEM bundle of the Country Signing CA certificates trusted for passive authentication.
+    csca_path: Path | None = None
+    # A watchlist loaded through another worker applies here within this many seconds.
+    watchlist_refresh_s: float = Field(default=5.0, gt=0)
     # Run the database migrations when a worker starts (`egate serve` does it once
     # before starting workers and turns this off for them).
     migrate_on_start: bool = True

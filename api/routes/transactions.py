@@ -26,6 +26,10 @@ from api.schemas.transactions import (
     TransactionPublic,
 )
 from api.uploads import image_body, read_images
+from biometrics import BiometricsError
+from biometrics.pipeline import Capture
+from egate import EgateError
+from egate.chip import portrait_from_dg2
 from egate.crossing import DocumentRead
 from egate.gate import Decision, GateTransaction, ReferralReason
 from egate.mrz import parse_mrz
@@ -64,16 +68,19 @@ async def open_transaction(
     if stored is not None:
         return stored
     document = parse_mrz(body.mrz, today=utc_now().date())
-    portrait_bytes = body.portrait or (_portrait_from_dg2(body.dg2) if body.dg2 else None)
-    portrait = await resources.reference(portrait_bytes) if portrait_bytes else None
+    portrait = await _portrait(resources, body)
     faces = crossings.PrecomputedFaces(portrait=portrait)
-    read = DocumentRead(document, body.dg1, portrait_bytes, body.sod)
+    # A reader that extracted the portrait itself sends it without the chip; the
+    # crossing only needs to know a portrait exists (it asks `faces` for its embedding).
+    read = DocumentRead(document, body.dg1, body.dg2 or body.portrait, body.sod)
     policy = resources.policy.current()
     transaction_id = new_transaction_id()
     decided: list[GateTransaction] = []
 
     def work(uow: UnitOfWork) -> StoredResponse:
-        crossing = crossings.build_crossing(uow, policy, faces, utc_now)
+        crossing = crossings.build_crossing(
+            uow, policy, faces, resources.lists.current(), resources.csca, utc_now
+        )
         opened = crossing.open(transaction_id, gate.id, read)
         uow.transactions.save(
             crossings.to_record(opened.transaction, opened.references, resources.keyring),
@@ -88,10 +95,21 @@ async def open_transaction(
     return as_response(outcome)
 
 
-def _portrait_from_dg2(dg2: bytes) -> bytes:
-    from egate.chip import portrait_from_dg2  # documents stream
-
-    return portrait_from_dg2(dg2)
+async def _portrait(resources: Resources, body: TransactionOpen) -> Capture | None:
+    """The chip portrait through the pool; None when there is none or it cannot be
+    decoded (the crossing then refers with CHIP_PORTRAIT_UNUSABLE)."""
+    image = body.portrait
+    if image is None and body.dg2 is not None:
+        try:
+            image = portrait_from_dg2(body.dg2)
+        except EgateError:
+            return None
+    if image is None:
+        return None
+    try:
+        return await resources.reference(image)
+    except BiometricsError:
+        return None
 
 
 @router.post(
@@ -144,7 +162,9 @@ async def submit_capture(
                 "concurrent_update",
                 f"transaction {transaction_id} changed while this capture was processed; retry",
             )
-        crossing = crossings.build_crossing(uow, policy, faces, utc_now)
+        crossing = crossings.build_crossing(
+            uow, policy, faces, resources.lists.current(), resources.csca, utc_now
+        )
         crossing.capture(txn, upload.image, references)
         uow.transactions.save(
             crossings.to_record(txn, references, resources.keyring), actor=gate.id

@@ -1,0 +1,91 @@
+"""The face watchlist gallery of the deployment: one memory-mapped matcher gallery on
+disk, shared by every worker of the host.
+
+The matcher's gallery is safe for threads, not for several writing processes, so
+writes take an exclusive `flock` on a lock file beside it; readers reopen the gallery
+when its header changed (one `stat` per search).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from biometrics.matcher import Gallery, Searcher
+from egate.watchlist import FaceHit, FaceWatchlist
+
+_HEADER = "header.json"
+
+
+class FaceGallery:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._stamp: int | None = None
+        self._gallery: Gallery | None = None
+        self._searcher: Searcher | None = None
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".lock"), "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _current(self) -> tuple[Gallery, Searcher] | None:
+        header = self.path / _HEADER
+        try:
+            stamp = header.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+        with self._lock:
+            if stamp != self._stamp or self._gallery is None or self._searcher is None:
+                if self._gallery is not None:
+                    self._gallery.close()
+                self._gallery = Gallery.open(self.path)
+                self._searcher = Searcher(self._gallery, threads=1)
+                self._stamp = stamp
+            return self._gallery, self._searcher
+
+    def __len__(self) -> int:
+        current = self._current()
+        return 0 if current is None else len(current[0])
+
+    def add(self, ids: Sequence[str], vectors: npt.NDArray[np.float32], *, replace: bool) -> None:
+        """Add (or, with `replace`, overwrite) watched faces; all or nothing."""
+        with self._exclusive():
+            if (self.path / _HEADER).exists():
+                gallery = Gallery.open(self.path)
+            else:
+                gallery = Gallery.create(self.path)
+            try:
+                present = [i for i in ids if i in gallery]
+                if replace and present:
+                    gallery.remove(present)
+                gallery.add(list(ids), vectors)
+                gallery.flush()
+            finally:
+                gallery.close()
+
+    def search(
+        self, embeddings: npt.NDArray[np.float32], *, threshold: float, k: int
+    ) -> list[list[FaceHit]]:
+        current = self._current()
+        if current is None or len(current[0]) == 0:
+            return [[] for _ in range(len(embeddings))]
+        return FaceWatchlist(current[1], threshold=threshold).search(embeddings, k=k)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._gallery is not None:
+                self._gallery.close()
+            self._gallery = self._searcher = None
