@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from egate.names import spellings, transliterate
@@ -99,6 +99,8 @@ def test_load_csv(tmp_path: Path) -> None:
     assert sltd.hit("GBR", "000000003") == SltdHit("GBR", "000000003", SltdStatus.LOST)
     assert sltd.hit("GBR", "000000004") == SltdHit("GBR", "000000004", SltdStatus.STOLEN)
     assert sltd.hit("GBR", "000050000") is None
+    assert sltd.load_csv(_write_csv(tmp_path / "empty.csv", [], ["issuer", "number"])) == 0
+    assert len(sltd) == 50_000
 
 
 def test_load_csv_rejects_the_whole_file_on_a_bad_row(tmp_path: Path) -> None:
@@ -112,9 +114,42 @@ def test_load_csv_rejects_the_whole_file_on_a_bad_row(tmp_path: Path) -> None:
     )
     with pytest.raises(WatchlistEntryError, match=r"line 2: unusable SLTD row"):
         sltd.load_csv(path)
+    short = tmp_path / "short.csv"
+    short.write_text("issuer,number,status\nGBR,1\n")
+    with pytest.raises(
+        WatchlistEntryError, match=r"unreadable SLTD CSV.*Expected 3 columns, got 2"
+    ):
+        sltd.load_csv(short)
     path = _write_csv(tmp_path / "header.csv", [["GBR", "1"]], ["number", "issuer"])
     with pytest.raises(WatchlistEntryError, match=r"line 1: CSV header must start issuer,number"):
         sltd.load_csv(path)
+
+
+ROW_TEXT = st.text(alphabet="abcGBRDß<é -./Ø1", max_size=6)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=st.lists(st.tuples(ROW_TEXT, ROW_TEXT), min_size=1, max_size=8))
+def test_csv_loading_normalises_exactly_like_add(
+    tmp_path: Path, rows: list[tuple[str, str]]
+) -> None:
+    one_by_one: DocumentWatchlist | None = DocumentWatchlist()
+    try:
+        for issuer, number in rows:
+            one_by_one.add(issuer, number)  # type: ignore[union-attr]
+    except WatchlistEntryError:
+        one_by_one = None
+    path = _write_csv(tmp_path / "rows.csv", [list(r) for r in rows], ["issuer", "number"])
+    bulk = DocumentWatchlist()
+    if one_by_one is None:
+        with pytest.raises(WatchlistEntryError, match="unusable SLTD row"):
+            bulk.load_csv(path)
+        assert len(bulk) == 0
+    else:
+        bulk.load_csv(path)
+        assert bulk._index == one_by_one._index
 
 
 class _CountingDict(dict[str, Any]):
