@@ -357,22 +357,23 @@ def _data_position(zone: _Zone, name: str, i: int) -> tuple[int, int]:
 
 
 def _verify(
-    zone: _Zone, field: str, data: str, digit_field: str, *, offset: int = 0, data_field: str = ""
+    zone: _Zone, field: str, data: str, digit_field: str, *, offset: int = 0, hints: bool = False
 ) -> None:
-    """Compare check digit character `offset` of `digit_field` with `data`'s."""
+    """Compare check digit character `offset` of `digit_field` with `data`'s; with
+    `hints`, name the OCR swaps in field `field` that would make them agree."""
     found = zone[digit_field][offset]
     expected = check_digit(data)
     if found == str(expected):
         return
     line, column = zone.position(digit_field, offset)
-    hints = _swap_hints(data, found, zone, data_field) if data_field else ()
+    swaps = _swap_hints(data, found, zone, field) if hints else ()
     raise MrzCheckDigitError(
         field,
         expected=expected,
         found=found,
         line=line,
         column=column,
-        suspected_ocr_confusion=hints,
+        suspected_ocr_confusion=swaps,
     )
 
 
@@ -382,8 +383,7 @@ def _document_number(zone: _Zone) -> tuple[str, str]:
     optional data, followed by the check digit over the whole number and a `<`."""
     principal, optional = zone["document_number"], zone["optional_data"]
     if zone["document_number_check"] != _FILLER or not zone.layout.number_overflow:
-        _verify(zone, "document_number", principal, "document_number_check",
-                data_field="document_number")  # fmt: skip
+        _verify(zone, "document_number", principal, "document_number_check", hints=True)
         return principal.rstrip(_FILLER), optional.rstrip(_FILLER)
     end = optional.find(_FILLER)
     line, column = zone.position("optional_data")
@@ -405,8 +405,7 @@ def _document_number(zone: _Zone) -> tuple[str, str]:
             column=column + end - 1,
             field="optional_data",
         )
-    _verify(zone, "document_number", number, "optional_data", offset=end - 1,
-            data_field="document_number")  # fmt: skip
+    _verify(zone, "document_number", number, "optional_data", offset=end - 1, hints=True)
     return number, optional[end + 1 :].rstrip(_FILLER)
 
 
@@ -419,8 +418,8 @@ def _check_digits(zone: _Zone) -> tuple[str, str]:
         # Doc 9303 part 4: an unused personal number may carry `<` (or 0) as its digit
         unused = zone["optional_data"] == _FILLER * fields["optional_data"].length
         if not (unused and zone["optional_data_check"] == _FILLER):
-            _verify(zone, "optional_data", zone["optional_data"], "optional_data_check",
-                    data_field="optional_data")  # fmt: skip
+            personal = zone["optional_data"]
+            _verify(zone, "optional_data", personal, "optional_data_check", hints=True)
     if zone.layout.composite:
         covered = "".join(zone.lines[line][a:b] for line, a, b in zone.layout.composite)
         _verify(zone, "composite", covered, "composite_check")
