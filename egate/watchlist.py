@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import enum
 import os
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -222,6 +223,7 @@ class PersonWatchlist:
         self._entries: list[PersonEntry] = []
         self._names: list[str] = []  # token-sorted spellings
         self._owner: list[int] = []  # entry index of each spelling
+        self._by_year: dict[int | None, list[int]] = defaultdict(list)  # birth year -> spellings
         for entry in entries:
             self.add(entry)
 
@@ -232,7 +234,9 @@ class PersonWatchlist:
         names = _name_spellings(entry.surname, entry.given_names)
         if not names:
             raise WatchlistEntryError("person entry without a usable name", entry)
+        year = entry.birth_date.year if entry.birth_date else entry.birth_year
         for name in names:
+            self._by_year[year].append(len(self._names))
             self._names.append(name)
             self._owner.append(len(self._entries))
         self._entries.append(entry)
@@ -249,9 +253,11 @@ class PersonWatchlist:
         """Entries scoring at least `threshold` (default: the list's), best first."""
         threshold = self.threshold if threshold is None else threshold
         best: dict[int, float] = {}
+        block = self._block(birth_date, threshold)
+        names = self._names if block is None else [self._names[i] for i in block]
         for query in _name_spellings(surname, given_names):
-            for index, score in _name_candidates(query, self._names, threshold):
-                owner = self._owner[index]
+            for index, score in _name_candidates(query, names, threshold):
+                owner = self._owner[index if block is None else block[index]]
                 best[owner] = max(best.get(owner, 0.0), score)
         hits = []
         for owner, name_score in best.items():
@@ -263,6 +269,15 @@ class PersonWatchlist:
                 hits.append(PersonHit(entry, score, name_score, (name_reason, date_reason)))
         hits.sort(key=lambda h: (-h.score, h.entry.id))
         return hits[:limit]
+
+    def _block(self, birth: date | None, threshold: float) -> list[int] | None:
+        """Spellings that can reach `threshold` given the birth date: when a
+        different birth date cannot (its factor caps the score below it),
+        only entries born within a year of `birth` or of unknown birth. None: all."""
+        if birth is None or threshold <= 100 * _DATE_FACTOR[HitReason.BIRTH_DATE_DIFFERS]:
+            return None
+        years = (None, birth.year - 1, birth.year, birth.year + 1)
+        return sorted(i for year in years for i in self._by_year.get(year, ()))
 
 
 def _name_spellings(surname: str, given_names: str) -> list[str]:

@@ -300,6 +300,36 @@ def test_bad_person_entry_and_threshold() -> None:
         PersonWatchlist(threshold=120)
 
 
+PEOPLE = st.builds(
+    PersonEntry,
+    id=st.uuids().map(str),
+    surname=st.sampled_from(["SMITH", "SMYTH", "MUELLER", "MÜLLER", "PETROV"]),
+    given_names=st.sampled_from(["JOHN", "JON", "ANNA MARIA", "ANNA", ""]),
+    birth_date=st.none() | st.dates(date(1960, 1, 1), date(1963, 12, 31)),
+    birth_year=st.none() | st.integers(1960, 1963),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    entries=st.lists(PEOPLE, min_size=1, max_size=25),
+    query=PEOPLE,
+    threshold=st.sampled_from([40.0, 60.0, 85.0, 95.0]),
+)
+def test_birth_year_blocking_loses_no_hit(
+    entries: list[PersonEntry], query: PersonEntry, threshold: float
+) -> None:
+    watch = PersonWatchlist(entries)
+    blocked = watch.search(
+        query.surname, query.given_names, query.birth_date, threshold=threshold, limit=100
+    )
+    watch._block = lambda birth, threshold: None  # type: ignore[method-assign]
+    full = watch.search(
+        query.surname, query.given_names, query.birth_date, threshold=threshold, limit=100
+    )
+    assert blocked == full
+
+
 # --- faces -----------------------------------------------------------------------
 
 
