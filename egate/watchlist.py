@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz, process
 
@@ -57,6 +57,7 @@ class SltdHit:
     status: SltdStatus
 
 
+CSV_BLOCK_BYTES = 8 << 20  # bytes of CSV read and normalised at a time (~200k rows)
 _NUMBER_NOISE = str.maketrans("", "", " -<./")
 
 
@@ -102,61 +103,77 @@ class DocumentWatchlist:
         number of distinct documents read; a bad row raises with its line
         number (header = line 1) and nothing of the file is kept.
 
-        Columns are read and normalised by pyarrow, leaving building the
-        dict as the main cost (benchmarks/bench_apis.py); rows with non-ASCII
-        text go through `document_key` itself so the keys agree."""
+        The file is streamed in blocks that pyarrow reads and normalises,
+        leaving building the dict as the main cost (benchmarks/bench_apis.py);
+        rows with non-ASCII text go through `document_key` itself so the keys
+        agree."""
         import pyarrow as pa
-        import pyarrow.compute as pc
         import pyarrow.csv as pacsv
 
         with open(path, newline="", encoding="utf-8") as f:
             header = [h.strip().lower() for h in next(csv.reader(f), [])]
         if header[:2] != ["issuer", "number"]:
             raise WatchlistEntryError("CSV header must start issuer,number", header, 1)
+        with_status = len(header) > 2 and header[2] == "status"
         names = [f"c{i}" for i in range(len(header))]
+        added: dict[str, SltdStatus] = {}
+        line = 2
         try:
-            table = pacsv.read_csv(
+            reader = pacsv.open_csv(
                 path,
-                read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+                read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=8 << 20),
                 convert_options=pacsv.ConvertOptions(
                     column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
                 ),
             )
+            for batch in reader:
+                added.update(_sltd_batch(batch, with_status, line))
+                line += batch.num_rows
         except (pa.ArrowInvalid, UnicodeDecodeError) as e:
             raise WatchlistEntryError("unreadable SLTD CSV", str(e).splitlines()[0]) from e
-        issuer = pc.utf8_upper(pc.utf8_trim_whitespace(table["c0"]))
-        issuer_length = pc.utf8_length(issuer)
-        number = pc.replace_substring_regex(
-            pc.utf8_upper(table["c1"]), pattern=r"[ \-<./]", replacement=""
-        )
-        keys = pc.binary_join_element_wise(pc.utf8_rpad(issuer, width=3, padding="<"), number, "")
-        bad = pc.or_(
-            pc.or_(pc.less(issuer_length, 1), pc.greater(issuer_length, 3)),
-            pc.equal(pc.utf8_length(number), 0),
-        )
-        members = list(SltdStatus)
-        status_index: list[int] = [0] * table.num_rows  # STOLEN
-        status_bad = pc.equal(issuer_length, -1)  # all False
-        if len(header) > 2 and header[2] == "status":
-            status = pc.utf8_lower(pc.utf8_trim_whitespace(table["c2"]))
-            position = pc.index_in(status, pa.array([m.value for m in members]))
-            status_bad = pc.is_null(position)
-            status_index = pc.fill_null(position, 0).to_numpy().tolist()
-        ascii_rows = pc.and_(pc.string_is_ascii(table["c0"]), pc.string_is_ascii(table["c1"]))
-        # numpy's tolist() makes the Python strings faster than to_pylist().
-        key_list: list[str] = keys.to_numpy().tolist()
-        bad_rows = pc.indices_nonzero(pc.and_(pc.or_(bad, status_bad), ascii_rows)).to_pylist()
-        for row in pc.indices_nonzero(pc.invert(ascii_rows)).to_pylist():
-            key_list[row] = document_key(table["c0"][row].as_py(), table["c1"][row].as_py())
-            if not key_list[row] or status_bad[row].as_py():
-                bad_rows.append(row)
-        if bad_rows:
-            row = min(bad_rows)
-            values = [table[name][row].as_py() for name in names]
-            raise WatchlistEntryError("unusable SLTD row", values, row + 2)
-        added = dict(zip(key_list, map(members.__getitem__, status_index), strict=True))
-        self._index.update(added)
+        if self._index:
+            self._index.update(added)
+        else:  # no second copy of a large list
+            self._index = added
         return len(added)
+
+
+def _sltd_batch(batch: Any, with_status: bool, first_line: int) -> dict[str, SltdStatus]:
+    """Keys and statuses of one pyarrow RecordBatch (columns c0 issuer, c1 number, c2 status)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    issuer = pc.utf8_upper(pc.utf8_trim_whitespace(batch["c0"]))
+    issuer_length = pc.utf8_length(issuer)
+    number = pc.replace_substring_regex(
+        pc.utf8_upper(batch["c1"]), pattern=r"[ \-<./]", replacement=""
+    )
+    keys = pc.binary_join_element_wise(pc.utf8_rpad(issuer, width=3, padding="<"), number, "")
+    bad = pc.or_(
+        pc.or_(pc.less(issuer_length, 1), pc.greater(issuer_length, 3)),
+        pc.equal(pc.utf8_length(number), 0),
+    )
+    members = list(SltdStatus)
+    status_index: list[int] = [0] * batch.num_rows  # STOLEN
+    status_bad = pc.equal(issuer_length, -1)  # all False
+    if with_status:
+        status = pc.utf8_lower(pc.utf8_trim_whitespace(batch["c2"]))
+        position = pc.index_in(status, pa.array([m.value for m in members]))
+        status_bad = pc.is_null(position)
+        status_index = pc.fill_null(position, 0).to_numpy().tolist()
+    ascii_rows = pc.and_(pc.string_is_ascii(batch["c0"]), pc.string_is_ascii(batch["c1"]))
+    # numpy's tolist() makes the Python strings faster than to_pylist().
+    key_list: list[str] = keys.to_numpy(zero_copy_only=False).tolist()
+    bad_rows = pc.indices_nonzero(pc.and_(pc.or_(bad, status_bad), ascii_rows)).to_pylist()
+    for row in pc.indices_nonzero(pc.invert(ascii_rows)).to_pylist():
+        key_list[row] = document_key(batch["c0"][row].as_py(), batch["c1"][row].as_py())
+        if not key_list[row] or status_bad[row].as_py():
+            bad_rows.append(row)
+    if bad_rows:
+        row = min(bad_rows)
+        values = [column[row].as_py() for column in batch.columns]
+        raise WatchlistEntryError("unusable SLTD row", values, first_line + row)
+    return dict(zip(key_list, map(members.__getitem__, status_index), strict=True))
 
 
 # --- persons -------------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from egate import watchlist
 from egate.names import spellings, transliterate
 from egate.watchlist import (
     DocumentWatchlist,
@@ -101,6 +102,19 @@ def test_load_csv(tmp_path: Path) -> None:
     assert sltd.hit("GBR", "000050000") is None
     assert sltd.load_csv(_write_csv(tmp_path / "empty.csv", [], ["issuer", "number"])) == 0
     assert len(sltd) == 50_000
+
+
+def test_load_csv_in_small_blocks_counts_lines_across_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watchlist, "CSV_BLOCK_BYTES", 1024)
+    rows = [["GBR", f"{i:09d}"] for i in range(5000)]
+    sltd = DocumentWatchlist()
+    assert sltd.load_csv(_write_csv(tmp_path / "ok.csv", rows, ["issuer", "number"])) == 5000
+    assert sltd.hit("GBR", "000004999") is not None
+    rows[4321] = ["GBRX", "1"]
+    with pytest.raises(WatchlistEntryError, match=r"line 4323: unusable SLTD row: \['GBRX', '1'\]"):
+        DocumentWatchlist().load_csv(_write_csv(tmp_path / "bad.csv", rows, ["issuer", "number"]))
 
 
 def test_load_csv_rejects_the_whole_file_on_a_bad_row(tmp_path: Path) -> None:
