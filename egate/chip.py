@@ -441,6 +441,8 @@ def verify_chip(
     certificates are valid at `at` (aware datetime, default now, UTC); DG1 equals
     `printed` (skipped when None). Never raises on bad chip content."""
     at = at or datetime.now(UTC)
+    if at.tzinfo is None:  # a caller's bug, not bad chip content: refuse to guess the zone
+        raise ValueError(f"verify_chip needs an aware datetime, got {at!r}")
     results = []
     try:
         sod = parse_sod(chip.sod)

@@ -558,6 +558,17 @@ _GENUINE = build_chip(TD3, JPEG, 96, 128, make_ds(_GENUINE_CSCA))
 _GENUINE_STORE = CscaStore([_GENUINE_CSCA.cert])
 
 
+def test_naive_time_is_refused(chip: ChipData, store: CscaStore) -> None:
+    with pytest.raises(ValueError, match="needs an aware datetime"):
+        verify_chip(chip, PRINTED, store, at=NOW.replace(tzinfo=None))
+
+
+def test_an_empty_store_trusts_nobody(chip: ChipData) -> None:
+    result = _verify(chip, CscaStore())
+    assert result.result(ChipCheck.CERTIFICATE_CHAIN).failure is ChipFailure.UNKNOWN_CSCA
+    assert not result.ok
+
+
 # --- CSCA store ------------------------------------------------------------------------
 
 
