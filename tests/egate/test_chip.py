@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asn1crypto import cms
 from chipbuilder import (
     NOW,
     Scheme,
@@ -49,7 +50,7 @@ from egate.chip import (
 from egate.csca import CscaStore, CscaStoreError
 from egate.documents import TravelDocument
 from egate.mrz import MrzError, format_mrz, parse_mrz
-from egate.sod import SodError, parse_sod
+from egate.sod import LdsSecurityObject, SodError, parse_sod
 from egate.tlv import TlvError, read_all, read_single, read_tlv
 
 TD3 = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10"
@@ -567,6 +568,93 @@ def test_an_empty_store_trusts_nobody(chip: ChipData) -> None:
     result = _verify(chip, CscaStore())
     assert result.result(ChipCheck.CERTIFICATE_CHAIN).failure is ChipFailure.UNKNOWN_CSCA
     assert not result.ok
+
+
+def _rebuild(sod: bytes, change: Callable[[Any], None]) -> bytes:
+    """The SOD with `change` applied to its asn1crypto ContentInfo (re-encoded)."""
+    info = cms.ContentInfo.load(read_single(sod, 0x77).value)
+    change(info)
+    return tlv(0x77, info.dump(force=True))
+
+
+def _signer(info: Any) -> Any:
+    return info["content"]["signer_infos"][0]
+
+
+def _set_lds(info: Any, change: Callable[[Any], None]) -> None:
+    encap = info["content"]["encap_content_info"]
+    lds = LdsSecurityObject.load(encap["content"].native)
+    change(lds)
+    encap["content"] = lds.dump(force=True)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (
+            lambda i: i["content"]["encap_content_info"].__setitem__("content_type", "1.2.3.4"),
+            "eContentType 1.2.3.4 is not ldsSecurityObject",
+        ),
+        (
+            lambda i: _set_lds(
+                i,
+                lambda lds: lds["data_group_hash_values"].append(lds["data_group_hash_values"][0]),
+            ),
+            "a data group is hashed twice",
+        ),
+        (
+            lambda i: i["content"]["signer_infos"].append(_signer(i).copy()),
+            "2 SignerInfos, Doc 9303 requires exactly one",
+        ),
+        (
+            lambda i: _signer(i).__setitem__("signed_attrs", None),
+            "SignerInfo without signed attributes",
+        ),
+    ],
+)
+def test_structural_sod_errors(chip: ChipData, change: Callable[[Any], None], match: str) -> None:
+    with pytest.raises(SodError, match=match):
+        parse_sod(_rebuild(chip.sod, change))
+
+
+def test_content_info_that_is_not_signed_data() -> None:
+    sod = tlv(0x77, cms.ContentInfo({"content_type": "data", "content": b"x"}).dump())
+    with pytest.raises(SodError, match="content type data, expected signed data"):
+        parse_sod(sod)
+
+
+def test_signer_identified_by_subject_key_identifier(
+    chip: ChipData, ds: Signer, store: CscaStore
+) -> None:
+    ski = ds.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    sod = _rebuild(
+        chip.sod,
+        lambda i: _signer(i).__setitem__(
+            "sid", cms.SignerIdentifier({"subject_key_identifier": ski})
+        ),
+    )
+    assert parse_sod(sod).signer_certificate == ds.cert
+    assert _verify(dataclasses.replace(chip, sod=sod), store).ok
+
+
+def test_plain_rsa_encryption_oid_takes_the_digest_algorithm(
+    chip: ChipData, store: CscaStore
+) -> None:
+    sod = _rebuild(
+        chip.sod,
+        lambda i: _signer(i).__setitem__("signature_algorithm", {"algorithm": "rsassa_pkcs1v15"}),
+    )
+    assert parse_sod(sod).signature_algorithm.hash_name == "sha256"
+    assert _verify(dataclasses.replace(chip, sod=sod), store).ok
+
+
+def test_unknown_signature_algorithm(chip: ChipData, store: CscaStore) -> None:
+    sod = _rebuild(
+        chip.sod, lambda i: _signer(i).__setitem__("signature_algorithm", {"algorithm": "1.2.3.4"})
+    )
+    result = _verify(dataclasses.replace(chip, sod=sod), store)
+    assert result.result(ChipCheck.SOD_STRUCTURE).failure is ChipFailure.UNSUPPORTED_ALGORITHM
+    assert "unsupported algorithm 1.2.3.4" in result.result(ChipCheck.SOD_STRUCTURE).detail
 
 
 # --- CSCA store ------------------------------------------------------------------------
