@@ -31,6 +31,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -100,6 +101,7 @@ class Params:
     batch: int
     repeats: int
     seed: int
+    audit_records: int
 
 
 # -- synthetic rows ----------------------------------------------------------------------
@@ -321,6 +323,37 @@ def online_writes(store: Store, p: Params) -> dict[str, Any]:
     }
 
 
+def audit_chain(store: Store, n: int) -> dict[str, Any]:
+    """Appending to and verifying an audit chain of `n` records (one per decision at
+    scale): batched appends (1,000 per commit), single-append commits, full verify."""
+    from egate.audit import AuditAction
+
+    payload = {"gate_id": "G001", "decision": "accept", "reason": None, "attempts": 1}
+    t = time.perf_counter()
+    for lo in range(0, n, 1000):
+        with store.unit_of_work() as uow:
+            for i in range(lo, min(n, lo + 1000)):
+                uow.audit.append("G001", AuditAction.DECISION, f"tx-{i}", payload)
+    batched_s = time.perf_counter() - t
+    single = []
+    for i in range(200):
+        t = time.perf_counter()
+        with store.unit_of_work() as uow:
+            uow.audit.append("G002", AuditAction.DECISION, f"single-{i}", payload)
+        single.append((time.perf_counter() - t) * 1000)
+    t = time.perf_counter()
+    verdict = store.verify_audit()
+    verify_s = time.perf_counter() - t
+    return {
+        "records": verdict.records,
+        "append_batched_records_per_s": round(n / batched_s),
+        "append_single_commit_median_ms": round(statistics.median(single), 3),
+        "verify_s": round(verify_s, 2),
+        "verify_records_per_s": round(verdict.records / verify_s),
+        "verify_ok": verdict.ok,
+    }
+
+
 def size_bytes(store: Store, sqlite_path: Path | None) -> int:
     if sqlite_path is not None:
         return sum(f.stat().st_size for f in sqlite_path.parent.glob(sqlite_path.name + "*"))
@@ -390,6 +423,16 @@ def run_backend(name: str, url: str, p: Params, sqlite_path: Path | None) -> dic
         "online": online_writes(store, p),
     }
     result["audit_verify_ok"] = store.verify_audit().ok
+    if p.audit_records:
+        result["audit"] = audit_chain(store, p.audit_records)
+    store.close()
+    return result
+
+
+def run_audit_only(url: str, p: Params) -> dict[str, Any]:
+    store = Store(url)
+    store.upgrade()
+    result = audit_chain(store, p.audit_records)
     store.close()
     return result
 
@@ -419,6 +462,40 @@ def machine() -> dict[str, Any]:
     }
 
 
+@contextmanager
+def fresh_database(name: str, args: argparse.Namespace) -> Iterator[tuple[str, Path | None, str]]:
+    """(url, sqlite path or None, server version) of an empty database, removed afterwards
+    unless --keep: a new SQLite file, or a new schema in the PostgreSQL database."""
+    if name == "sqlite":
+        path: Path = args.sqlite_path
+        for f in path.parent.glob(path.name + "*"):
+            f.unlink()
+        try:
+            yield f"sqlite:///{path}", path, ""
+        finally:
+            if not args.keep:
+                for f in path.parent.glob(path.name + "*"):
+                    f.unlink()
+        return
+    schema = f"egate_bench_{os.getpid()}"
+    admin = sqlalchemy.create_engine(args.postgres_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        version = str(conn.execute(text("SHOW server_version")).scalar_one())
+    url = (
+        make_url(args.postgres_url)
+        .update_query_dict({"options": f"-csearch_path={schema}"})
+        .render_as_string(hide_password=False)
+    )
+    try:
+        yield url, None, version
+    finally:
+        if not args.keep:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rows", type=int, default=10_000_000)
@@ -430,11 +507,29 @@ def main() -> None:
     ap.add_argument("--backends", default="sqlite,postgresql")
     ap.add_argument("--sqlite-path", type=Path, default=REPO / "var" / "bench" / "store.db")
     ap.add_argument("--postgres-url", default=os.environ.get("EGATE_TEST_DATABASE_URL"))
+    ap.add_argument(
+        "--audit-records",
+        type=int,
+        default=200_000,
+        help="audit chain length for the append/verify timing (0: skip)",
+    )
+    ap.add_argument(
+        "--audit-only",
+        action="store_true",
+        help="time only the audit chain, on a fresh database, and merge the "
+        "figures into an existing --out file",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the databases afterwards")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "store.json")
     args = ap.parse_args()
     p = Params(
-        args.rows, args.days, min(args.documents, args.rows), args.batch, args.repeats, args.seed
+        args.rows,
+        args.days,
+        min(args.documents, args.rows),
+        args.batch,
+        args.repeats,
+        args.seed,
+        args.audit_records,
     )
 
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
@@ -447,50 +542,34 @@ def main() -> None:
             f"{need * len(backends) / 1e9:.1f} GB needed for {p.rows:,} rows"
         )
 
-    results: dict[str, Any] = {
-        "benchmark": "store",
-        "machine": machine(),
-        "params": p.__dict__,
-        "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "backends": {},
-    }
+    if args.audit_only and args.out.exists():
+        results: dict[str, Any] = json.loads(args.out.read_text())
+        results["audit_params"] = {"audit_records": p.audit_records, "machine": machine()}
+    else:
+        results = {
+            "benchmark": "store",
+            "machine": machine(),
+            "params": p.__dict__,
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "backends": {},
+        }
     for name in backends:
-        if name == "sqlite":
-            for f in args.sqlite_path.parent.glob(args.sqlite_path.name + "*"):
-                f.unlink()
-            url = f"sqlite:///{args.sqlite_path}"
-            results["backends"]["sqlite"] = run_backend("sqlite", url, p, args.sqlite_path)
-            if not args.keep:
-                for f in args.sqlite_path.parent.glob(args.sqlite_path.name + "*"):
-                    f.unlink()
-        elif name == "postgresql":
-            if not args.postgres_url:
-                print(
-                    "skipping postgresql: no --postgres-url / EGATE_TEST_DATABASE_URL",
-                    file=sys.stderr,
-                )
-                continue
-            schema = f"egate_bench_{os.getpid()}"
-            admin = sqlalchemy.create_engine(args.postgres_url)
-            with admin.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-                version = conn.execute(text("SHOW server_version")).scalar_one()
-            url = (
-                make_url(args.postgres_url)
-                .update_query_dict({"options": f"-csearch_path={schema}"})
-                .render_as_string(hide_password=False)
+        if name == "postgresql" and not args.postgres_url:
+            print(
+                "skipping postgresql: no --postgres-url / EGATE_TEST_DATABASE_URL", file=sys.stderr
             )
-            try:
-                results["backends"]["postgresql"] = run_backend("postgresql", url, p, None)
-                results["backends"]["postgresql"]["server_version"] = version
-            finally:
-                if not args.keep:
-                    with admin.begin() as conn:
-                        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                admin.dispose()
-        else:
+            continue
+        if name not in ("sqlite", "postgresql"):
             sys.exit(f"unknown backend {name!r}: use sqlite and/or postgresql")
-    results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+        with fresh_database(name, args) as (url, sqlite_path, version):
+            if args.audit_only:
+                results["backends"].setdefault(name, {})["audit"] = run_audit_only(url, p)
+            else:
+                results["backends"][name] = run_backend(name, url, p, sqlite_path)
+            if version:
+                results["backends"][name]["server_version"] = version
+    stamp = "audit_finished" if args.audit_only else "finished"
+    results[stamp] = datetime.now(UTC).isoformat(timespec="seconds")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results["backends"], indent=2))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from egate.audit import AuditAction, AuditEntry, ChainHead, canonical_payload, seal
@@ -14,6 +15,7 @@ from egate.store.models import AuditHead, AuditRow
 
 HEAD_ID = 1
 _PAGE = 5_000  # records per query when streaming the chain
+_INSERT = insert(cast(Table, AuditRow.__table__))
 _COLUMNS = (
     AuditRow.seq,
     AuditRow.at,
@@ -32,15 +34,20 @@ class AuditLog:
     def __init__(self, session: Session, clock: Callable[[], datetime]) -> None:
         self._session = session
         self._clock = clock
+        self._head: AuditHead | None = None  # locked by this transaction once loaded
 
     def append(
         self, actor: str, action: AuditAction, subject: str, payload: Mapping[str, Any]
     ) -> AuditEntry:
-        """Append one record after the current head; the head row stays locked until
-        the enclosing transaction ends, so concurrent appenders queue behind it."""
-        head = self._session.execute(
-            select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
-        ).scalar_one()
+        """Append one record after the current head. The first append of a transaction
+        locks the head row until the transaction ends, so concurrent appenders queue
+        behind it; later appends in the same transaction reuse the locked head."""
+        head = self._head
+        if head is None:
+            head = self._session.execute(
+                select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
+            ).scalar_one()
+            self._head = head
         entry = seal(
             head.seq + 1,
             self._clock(),
@@ -50,20 +57,9 @@ class AuditLog:
             canonical_payload(payload),
             head.hash,
         )
-        self._session.add(
-            AuditRow(
-                seq=entry.seq,
-                at=entry.at,
-                actor=entry.actor,
-                action=entry.action,
-                subject=entry.subject,
-                payload=entry.payload,
-                prev_hash=entry.prev_hash,
-                hash=entry.hash,
-            )
-        )
+        # One prepared Core statement: no ORM bookkeeping or statement building per record.
+        self._session.execute(_INSERT, dataclasses.asdict(entry))
         head.seq, head.hash = entry.seq, entry.hash
-        self._session.flush()
         return entry
 
     def head(self) -> ChainHead:

@@ -23,6 +23,8 @@ from egate.audit import (
     AuditProblem,
     ChainHead,
     canonical_payload,
+    format_timestamp,
+    parse_timestamp,
     read_jsonl,
     seal,
     verify_chain,
@@ -168,6 +170,18 @@ def test_any_single_change_is_detected_at_its_record(n: int, data: st.DataObject
     result = verify_chain(entries, head=head_of(chain(n)))
     assert not result.ok
     assert result.first_bad_seq == i + 1
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1970, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.timezones()
+    )
+)
+def test_timestamps_have_one_spelling(at: datetime) -> None:
+    text_ = format_timestamp(at)
+    assert len(text_) == 27
+    assert text_ == at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert parse_timestamp(text_) == at
 
 
 def test_chain_head_parse() -> None:
