@@ -86,7 +86,8 @@ class MrzFormatError(MrzError):
         if line is not None and column is None:
             where = f"line {line}: "
         hint = _hint_text(suspected_ocr_confusion)
-        super().__init__(f"MRZ format: {where}{reason} ({value!r}){hint}")
+        shown = value if len(value) <= 100 else value[:100] + "..."
+        super().__init__(f"MRZ format: {where}{reason} ({shown!r}){hint}")
 
 
 class MrzCheckDigitError(MrzError):
@@ -273,7 +274,9 @@ def _layout_for(lines: list[str]) -> _Layout:
             return LAYOUTS[DocumentType.MRV_A if visa else DocumentType.TD3]
         if shape == (2, 36):
             return LAYOUTS[DocumentType.MRV_B if visa else DocumentType.TD2]
-    found = " x ".join(str(len(line)) for line in lines) or "no lines"
+    found = " x ".join(str(len(line)) for line in lines[:4]) or "no lines"
+    if len(lines) > 4:
+        found = f"{found} x ... ({len(lines)} lines)"
     raise MrzFormatError(
         "expected 3 lines of 30 (TD1), 2 of 36 (TD2, MRV-B) or 2 of 44 (TD3, MRV-A) characters;"
         f" found line lengths {found}",

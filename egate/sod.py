@@ -57,7 +57,7 @@ class SodError(EgateError):
     def __init__(self, reason: str, *, value: bytes = b"") -> None:
         self.reason = reason
         self.value = value
-        super().__init__(f"malformed SOD: {reason}")
+        super().__init__(f"malformed SOD: {reason[:300]}")  # asn1crypto may quote whole values
 
 
 class UnsupportedAlgorithm(EgateError):

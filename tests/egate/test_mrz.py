@@ -131,6 +131,7 @@ def test_errors_are_egate_errors_with_codes() -> None:
         (TD3.split("\n")[0], "44"),
         (TD1 + "\n" + "<" * 30, "30 x 30 x 30 x 30"),
         ("", "no lines"),
+        ("A\n" * 1000, r"1 x 1 x 1 x 1 x \.\.\. \(1000 lines\)"),
     ],
 )
 def test_wrong_shape_is_a_format_error(text: str, lengths: str) -> None:
