@@ -368,6 +368,16 @@ class FaceWatchlist:
         self.searcher = searcher
         self.threshold = threshold
 
+    def add(self, ids: Sequence[str], embeddings: npt.NDArray[np.float32]) -> None:
+        """Watch these faces ((N, 128) float32 embeddings) under these ids."""
+        self.searcher.gallery.add(ids, embeddings)
+
+    def remove(self, ids: Sequence[str]) -> None:
+        self.searcher.gallery.remove(ids)
+
+    def __len__(self) -> int:
+        return len(self.searcher.gallery)
+
     def search(self, embeddings: npt.NDArray[np.float32], *, k: int = 5) -> list[list[FaceHit]]:
         """For each query ((B, 128) float32), the watched identities within
         the threshold, closest first."""

@@ -352,12 +352,16 @@ def test_face_watchlist_searches_the_matcher_gallery(tmp_path: Path) -> None:
     rng = np.random.default_rng(7)
     vectors = rng.normal(0, 0.1, (50, 128)).astype(np.float32)
     gallery = matcher.Gallery.create(tmp_path / "watch")
-    gallery.add([f"W{i}" for i in range(50)], vectors)
-    faces = FaceWatchlist(matcher.Searcher(gallery), threshold=0.6)
-    probe = vectors[[7, 30]] + rng.normal(0, 0.01, (2, 128)).astype(np.float32)
-    stranger = rng.normal(0, 0.1, (1, 128)).astype(np.float32) + 3.0
-    hits = faces.search(np.vstack([probe, stranger]))
-    assert [h.id for h in hits[0][:1]] == ["W7"]
-    assert [h.id for h in hits[1][:1]] == ["W30"]
-    assert hits[2] == []
-    assert all(h.distance <= 0.6 for row in hits for h in row)
+    with matcher.Searcher(gallery, threads=1) as searcher:
+        faces = FaceWatchlist(searcher, threshold=0.6)
+        faces.add([f"W{i}" for i in range(50)], vectors)
+        assert len(faces) == 50
+        probe = vectors[[7, 30]] + rng.normal(0, 0.01, (2, 128)).astype(np.float32)
+        stranger = rng.normal(0, 0.1, (1, 128)).astype(np.float32) + 3.0
+        hits = faces.search(np.vstack([probe, stranger]))
+        assert [h.id for h in hits[0][:1]] == ["W7"]
+        assert [h.id for h in hits[1][:1]] == ["W30"]
+        assert hits[2] == []
+        assert all(h.distance <= 0.6 for row in hits for h in row)
+        faces.remove(["W7"])
+        assert [h.id for h in faces.search(probe[:1])[0]] == []
