@@ -20,14 +20,14 @@ import numpy.typing as npt
 from biometrics.matcher import Gallery, Searcher
 from egate.watchlist import FaceHit, FaceWatchlist
 
-_HEADER = "header.json"
+_HEADER = "gallery.json"  # the matcher gallery's header file, replaced on every change
 
 
 class FaceGallery:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._stamp: int | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self._gallery: Gallery | None = None
         self._searcher: Searcher | None = None
 
@@ -44,7 +44,10 @@ class FaceGallery:
     def _current(self) -> tuple[Gallery, Searcher] | None:
         header = self.path / _HEADER
         try:
-            stamp = header.stat().st_mtime_ns
+            st = header.stat()
+            # The header is replaced by rename on every change: a new inode each time,
+            # even when the file system's clock is too coarse to change mtime.
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         except FileNotFoundError:
             return None
         with self._lock:

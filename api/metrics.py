@@ -63,9 +63,10 @@ class LatencyMiddleware:
     """Times every HTTP request and labels it with the route template (not the raw
     path, so ids do not explode the label set)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, prefix: str) -> None:
         self.app = app
         self.metrics = metrics
+        self.prefix = prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,8 +84,17 @@ class LatencyMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            self.metrics.request_latency.labels(scope["method"], template, str(status)).observe(
-                time.perf_counter() - start
-            )
+            self.metrics.request_latency.labels(
+                scope["method"], self._template(scope), str(status)
+            ).observe(time.perf_counter() - start)
+
+    def _template(self, scope: Scope) -> str:
+        route = scope.get("route")
+        path = getattr(route, "path", None)
+        if path is None:
+            return "unmatched"
+        # FastAPI keeps an included router's routes with their own paths: the prefix
+        # given to include_router is not in them.
+        if scope["path"].startswith(self.prefix + "/") and not path.startswith(self.prefix + "/"):
+            return self.prefix + path
+        return str(path)

@@ -25,8 +25,8 @@ class ManifestPublic(BaseModel):
     flight: str
     departure_airport: str
     arrival_airport: str
-    departure_time: datetime | None
-    arrival_time: datetime | None
+    departure_local: str | None = None
+    arrival_local: str | None = None
     travellers: int
     warnings: list[str]
 
@@ -40,8 +40,8 @@ class ManifestPublic(BaseModel):
             flight=d.flight,
             departure_airport=d.departure_airport,
             arrival_airport=d.arrival_airport,
-            departure_time=d.departure_time,
-            arrival_time=d.arrival_time,
+            departure_local=d.summary.get("departure_local"),
+            arrival_local=d.summary.get("arrival_local"),
             travellers=d.traveller_count,
             warnings=list(d.summary.get("warnings", [])),
         )
@@ -96,14 +96,17 @@ def _data(manifest: Manifest, raw: str) -> ManifestData:
         "kind": manifest.kind.value,
         "roles": sorted({t.role.value for t in manifest.travellers}),
         "warnings": [f"segment {w.segment} ({w.tag}): {w.reason}" for w in manifest.warnings],
+        # DTM 189/232 are local times at each airport, with no zone: kept as sent.
+        "departure_local": manifest.departure_time.isoformat(),
+        "arrival_local": manifest.arrival_time.isoformat(),
     }
     return ManifestData(
         carrier=manifest.carrier,
         flight=manifest.flight,
         departure_airport=manifest.departure_airport,
         arrival_airport=manifest.arrival_airport,
-        departure_time=manifest.departure_time,
-        arrival_time=manifest.arrival_time,
+        departure_time=None,
+        arrival_time=None,
         traveller_count=len(manifest.travellers),
         raw_edifact=raw,
         summary=summary,
