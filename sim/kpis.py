@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 
 from sim.egates import GateOutcome
@@ -24,7 +25,7 @@ HOUR_S = 3600.0
 @dataclass(frozen=True)
 class QueueKpis:
     """One queue in one replication. Times in seconds; `*_by_hour` indexed by the hour
-    (from midnight) in which the traveller joined or, for throughput, left service."""
+    (from midnight) in which the traveller reached the hall or, for throughput, left service."""
 
     served: int
     wait_mean_s: float
@@ -51,26 +52,38 @@ class RunKpis:
 
 
 def _queue_parts(r: Records, queue: str) -> tuple[FloatArray, FloatArray, FloatArray]:
+    join, start, end = _queue_columns(r, queue)
+    mask = _visited(r, queue)
+    return join[mask], start[mask], end[mask]
+
+
+def _queue_columns(r: Records, queue: str) -> tuple[FloatArray, FloatArray, FloatArray]:
     if queue == "egates":
-        mask = ~np.isnan(r.gate_join_s)
-        return r.gate_join_s[mask], r.gate_start_s[mask], r.gate_end_s[mask]
+        return r.gate_join_s, r.gate_start_s, r.gate_end_s
     if queue == "secondary":
-        mask = ~np.isnan(r.secondary_join_s)
-        return r.secondary_join_s[mask], r.secondary_start_s[mask], r.secondary_end_s[mask]
-    k = r.desk_names.index(queue)
-    mask = r.desk_queue == k
-    return r.desk_join_s[mask], r.desk_start_s[mask], r.desk_end_s[mask]
+        return r.secondary_join_s, r.secondary_start_s, r.secondary_end_s
+    return r.desk_join_s, r.desk_start_s, r.desk_end_s
+
+
+def _visited(r: Records, queue: str) -> npt.NDArray[np.bool_]:
+    if queue == "egates":
+        return ~np.isnan(r.gate_join_s)
+    if queue == "secondary":
+        return ~np.isnan(r.secondary_join_s)
+    return r.desk_queue == r.desk_names.index(queue)
 
 
 def queue_kpis(
     r: Records, queue: str, *, max_wait_s: float, warmup_s: float = 0.0, hours: int = 24
 ) -> QueueKpis:
     """KPIs of `queue` (`egates`, a desk queue name, `secondary`) in `r`; waits of travellers
-    who joined before `warmup_s` are left out."""
+    who arrived before `warmup_s` are left out. Hourly service levels group travellers by
+    the hour they reached the hall (the hour of demand a staffing plan must meet)."""
     join, start, end = _queue_parts(r, queue)
-    keep = join >= warmup_s
+    arrival = r.travellers.arrival_s[_visited(r, queue)]
+    keep = arrival >= warmup_s
     wait = (start - join)[keep]
-    hour = np.minimum((join[keep] // HOUR_S).astype(np.int64), hours - 1)
+    hour = np.minimum((arrival[keep] // HOUR_S).astype(np.int64), hours - 1)
     ok = wait <= max_wait_s
     per_hour = np.bincount(hour, minlength=hours)
     ok_hour = np.bincount(hour, weights=ok, minlength=hours)

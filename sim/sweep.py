@@ -249,14 +249,22 @@ class Recommendation:
     by_hour: Mapping[int, Mapping[str, Any] | None]
 
 
+def _group_points(sweep: Sweep, keys: Sequence[str]) -> list[tuple[tuple[Any, ...], list[int]]]:
+    """Point indices grouped by their values of `keys`, in order of first appearance
+    (values may be lists, e.g. rosters, so they are grouped by their JSON form)."""
+    groups: dict[str, tuple[tuple[Any, ...], list[int]]] = {}
+    for i, p in enumerate(sweep.points):
+        values = tuple(p[k] for k in keys)
+        groups.setdefault(json.dumps(values, default=str), (values, []))[1].append(i)
+    return list(groups.values())
+
+
 def recommend(result: SweepResult) -> list[Recommendation]:
     sweep = result.sweep
     others = [k for k in sweep.parameters if k not in sweep.resources]
-    contexts = sorted({tuple(p[k] for k in others) for p in sweep.points}, key=str)
     hours = len(next(iter(result.summaries[0].within_sl_by_hour.values())))
     out = []
-    for ctx in contexts:
-        idx = [i for i, p in enumerate(sweep.points) if tuple(p[k] for k in others) == ctx]
+    for ctx, idx in _group_points(sweep, others):
         by_hour: dict[int, Mapping[str, Any] | None] = {}
         for h in range(hours):
             active = any(
@@ -317,12 +325,10 @@ def plot_service_level(result: SweepResult, path: Path) -> Path:
     queues = list(result.summaries[0].queues)
     fig, axes = plt.subplots(1, len(queues), figsize=(5 * len(queues), 4), squeeze=False)
     others = [k for k in sweep.parameters if k != sweep.plot]
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for i, p in enumerate(sweep.points):
-        groups.setdefault(tuple(p[k] for k in others), []).append(i)
+    groups = _group_points(sweep, others)
     for ax, q in zip(axes[0], queues, strict=True):
-        for ctx, idx in groups.items():
-            xs = [sweep.points[i][sweep.plot] for i in idx]
+        for ctx, idx in groups:
+            xs = [_x(sweep, sweep.points[i][sweep.plot]) for i in idx]
             est = [result.summaries[i].queues[q]["within_sl"] for i in idx]
             label = (
                 ", ".join(f"{k.split('.')[-1]}={v}" for k, v in zip(others, ctx, strict=True)) or q
@@ -341,6 +347,9 @@ def plot_service_level(result: SweepResult, path: Path) -> Path:
         ax.axhline(sweep.scenarios[0].service_level(q).share * 100, linestyle=":", color="grey")
         ax.set_title(q)
         ax.set_xlabel(sweep.plot)
+        if not _numeric(sweep):  # rosters and other lists: one tick per value
+            values = sweep.parameters[sweep.plot]
+            ax.set_xticks(range(len(values)), [str(v) for v in values], fontsize=6)
         ax.set_ylabel("within service level (%)")
         ax.grid(alpha=0.3)
         if len(groups) > 1 and len(groups) <= 8:
@@ -349,6 +358,16 @@ def plot_service_level(result: SweepResult, path: Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _numeric(sweep: Sweep) -> bool:
+    return all(isinstance(v, int | float) for v in sweep.parameters[sweep.plot])
+
+
+def _x(sweep: Sweep, value: Any) -> float:
+    if _numeric(sweep):
+        return float(value)
+    return float([json.dumps(v) for v in sweep.parameters[sweep.plot]].index(json.dumps(value)))
 
 
 def write_sweep(result: SweepResult, out: Path) -> dict[str, Path]:
