@@ -1,0 +1,337 @@
+"""1:N search at national scale: our ONNX matcher vs numpy vs FAISS IndexFlatIP, one process.
+
+Random unit vectors (d = 128) at each gallery size N, queries in batches of B, k = 10. For each
+N, in this order (so that at most one full-size copy of the gallery lives in anonymous memory):
+
+1. our float32 gallery is written straight into its memory map in chunks; the read bandwidth
+   of this machine is measured by summing the mapped gallery (2 threads, best of 3), which
+   gives the B = 1 memory floor: gallery bytes / bandwidth;
+2. ours (float32) and numpy (BLAS on the same blocks, top-k by argpartition) at each B;
+3. a float16 copy of the gallery: ours at each B, and top-1 agreement with float32;
+4. FAISS IndexFlatIP filled from the float32 gallery, which is then deleted; FAISS at each B
+   with `distance_compute_blas_threshold` set to whichever of BLAS / SIMD is faster for that B.
+
+Our searcher ranks by Euclidean distance, FAISS by inner product: on unit vectors the order is
+the same, and the top-1 agreement is reported. Warm-up runs are discarded; medians are quoted.
+
+    .venv/bin/python benchmarks/bench_matcher.py --sizes 100000 1000000 10000000
+
+Writes benchmarks/results/matcher.json (machine, library versions, every configuration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from biometrics.matcher import Gallery, GalleryDtype, Searcher  # noqa: E402
+
+DIM = 128
+K = 10
+CHUNK = 262_144  # rows generated / copied at a time (128 MiB float32)
+Array = npt.NDArray[Any]
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def versions() -> dict[str, str]:
+    import faiss
+    import onnxruntime
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "faiss": faiss.__version__,
+    }
+
+
+def unit_vectors(rng: np.random.Generator, n: int) -> Array:
+    v = rng.standard_normal((n, DIM), dtype=np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    return v
+
+
+def build_gallery(path: Path, n: int, seed: int) -> Gallery:
+    gallery = Gallery.create(path, DIM, GalleryDtype.FLOAT32, id_bytes=12)
+    rng = np.random.default_rng(seed)
+    for start in range(0, n, CHUNK):
+        rows = min(CHUNK, n - start)
+        gallery.add([f"r{i}" for i in range(start, start + rows)], unit_vectors(rng, rows))
+    return gallery
+
+
+def copy_gallery(source: Gallery, path: Path, dtype: GalleryDtype) -> Gallery:
+    target = Gallery.create(path, DIM, dtype, id_bytes=source.id_bytes)
+    for rows, ids in gallery_chunks(source):
+        target.add(ids, rows)
+    return target
+
+
+def gallery_chunks(gallery: Gallery) -> Any:
+    """(rows (n, 128) float32, ids) in slot order, one block at a time."""
+    for block in gallery.blocks():
+        slots = np.arange(block.first_slot, block.first_slot + block.columns.shape[1])
+        yield np.ascontiguousarray(block.columns.T, dtype=np.float32), gallery.ids_at(slots)
+
+
+def read_bandwidth(gallery: Gallery) -> float:
+    """Bytes/s reading the mapped gallery vectors: 2 threads summing halves, best of 3."""
+    flat = np.asarray(gallery._vectors).reshape(-1)
+    best = 0.0
+    for threads in (1, 2):
+        parts = np.array_split(flat, threads)
+        for _ in range(3):
+            workers = [threading.Thread(target=np.add.reduce, args=(p,)) for p in parts]
+            start = time.perf_counter()
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+            best = max(best, flat.nbytes / (time.perf_counter() - start))
+    return best
+
+
+def timed(fn: Callable[[Array], Any], batches: list[Array]) -> tuple[list[float], list[Any]]:
+    """Seconds per call (first call is a discarded warm-up) and the results."""
+    fn(batches[0])
+    seconds, results = [], []
+    for q in batches:
+        start = time.perf_counter()
+        results.append(fn(q))
+        seconds.append(time.perf_counter() - start)
+    return seconds, results
+
+
+def numpy_search(gallery: Gallery, q: Array) -> Array:
+    """Brute force with numpy's BLAS over the same blocks: (B, k) slots, nearest first."""
+    best_scores, best_slots = [], []
+    for block in gallery.blocks():
+        scores = q @ block.columns - block.half_sq_norms
+        take = min(K, scores.shape[1])
+        top = np.argpartition(-scores, take - 1, axis=1)[:, :take]
+        best_scores.append(np.take_along_axis(scores, top, 1))
+        best_slots.append(top + block.first_slot)
+    scores, slots = np.concatenate(best_scores, 1), np.concatenate(best_slots, 1)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :K]
+    return np.take_along_axis(slots, order, 1)
+
+
+def hits_to_slots(hits: list[list[Any]]) -> Array:
+    return np.array([[int(h.id[1:]) for h in row] for row in hits])
+
+
+def summary(seconds: list[float], batch: int) -> dict[str, Any]:
+    median = statistics.median(seconds)
+    return {
+        "batch": batch,
+        "runs": len(seconds),
+        "median_ms": round(median * 1e3, 3),
+        "min_ms": round(min(seconds) * 1e3, 3),
+        "queries_per_s": round(batch / median, 2),
+    }
+
+
+def batches_for(queries: Array, batch: int, runs: int) -> list[Array]:
+    return [queries[(i * batch) % len(queries) :][:batch] for i in range(runs)]
+
+
+def runs_for(n: int, batch: int, budget_s: float) -> int:
+    # ~ seconds per batch at 0.05 ns per (query x template) pair, at least 5 runs.
+    estimate = max(n * max(batch, 16) * 5e-11, 1e-3)
+    return int(min(50, max(5, budget_s / estimate)))
+
+
+def bench_size(n: int, args: argparse.Namespace, out: dict[str, Any]) -> None:
+    work = Path(args.workdir) / f"n{n}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    rng = np.random.default_rng(12345)
+    queries = unit_vectors(rng, max(args.accuracy_queries, 64 * 8))
+    row: dict[str, Any] = {"n": n, "k": K, "dim": DIM}
+    log = lambda *a: print(f"[N={n:,}]", *a, flush=True)  # noqa: E731
+
+    start = time.perf_counter()
+    g32 = build_gallery(work / "f32", n, seed=n)
+    row["build_f32_s"] = round(time.perf_counter() - start, 2)
+    bandwidth = read_bandwidth(g32)
+    row["read_bandwidth_gb_s"] = round(bandwidth / 1e9, 2)
+    log(f"built in {row['build_f32_s']} s; read bandwidth {bandwidth / 1e9:.1f} GB/s")
+
+    accuracy_q = queries[: args.accuracy_queries]
+    ours: dict[str, Any] = {}
+    top1: dict[str, Array] = {}
+    for dtype in (GalleryDtype.FLOAT32, GalleryDtype.FLOAT16):
+        gallery = g32
+        if dtype is GalleryDtype.FLOAT16:
+            gallery = copy_gallery(g32, work / "f16", dtype)
+        vector_bytes = n * DIM * dtype.numpy.itemsize
+        floor_s = vector_bytes / bandwidth
+        with Searcher(gallery, threads=args.threads) as searcher:
+            entry: dict[str, Any] = {"gallery_bytes": vector_bytes, "floor_ms": round(floor_s * 1e3, 3)}
+            for batch in args.batches:
+                runs = runs_for(n, batch, args.budget_s)
+                seconds, _ = timed(lambda q: searcher.search(q, K), batches_for(queries, batch, runs))
+                entry[f"B{batch}"] = summary(seconds, batch)
+                if batch == 1:
+                    entry["B1"]["ratio_to_floor"] = round(statistics.median(seconds) / floor_s, 3)
+                log(f"ours {dtype.value} B={batch}: {entry[f'B{batch}']}")
+            start = time.perf_counter()
+            hits = searcher.search(accuracy_q, K)
+            entry["accuracy_batch_s"] = round(time.perf_counter() - start, 3)
+            top1[dtype.value] = hits_to_slots(hits)[:, 0]
+            if dtype is GalleryDtype.FLOAT32:
+                ours_topk = hits_to_slots(hits)
+        ours[dtype.value] = entry
+        if dtype is GalleryDtype.FLOAT32:
+            numpy_entry: dict[str, Any] = {}
+            for batch in args.batches:
+                runs = max(3, runs_for(n, batch, args.budget_s) // 3)
+                seconds, _ = timed(lambda q: numpy_search(g32, q), batches_for(queries, batch, runs))
+                numpy_entry[f"B{batch}"] = summary(seconds, batch)
+                log(f"numpy B={batch}: {numpy_entry[f'B{batch}']}")
+            agree = numpy_search(g32, accuracy_q[:256])
+            numpy_entry["top10_identical_to_ours"] = float(np.mean(np.all(agree == ours_topk[:256], axis=1)))
+            row["numpy"] = numpy_entry
+        else:
+            gallery.close()
+            shutil.rmtree(work / "f16")
+    agreement = float(np.mean(top1["float16"] == top1["float32"]))
+    ours["fp16_top1_equal_fp32"] = agreement
+    log(f"fp16 top-1 == fp32 top-1 on {agreement:.4%} of {len(accuracy_q)} queries")
+    row["ours"] = ours
+
+    row["faiss"] = bench_faiss(g32, queries, accuracy_q, top1["float32"], args, log)
+    g32.close()
+    del g32
+    gc.collect()
+    for dtype in ("float32", "float16"):
+        for batch in args.batches:
+            key = f"B{batch}"
+            ours[dtype][key]["ratio_to_faiss"] = round(
+                ours[dtype][key]["queries_per_s"] / row["faiss"][key]["queries_per_s"], 3
+            )
+    row["max_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+    shutil.rmtree(work, ignore_errors=True)
+    out["results"].append(row)
+
+
+def bench_faiss(
+    g32: Gallery,
+    queries: Array,
+    accuracy_q: Array,
+    ours_top1: Array,
+    args: argparse.Namespace,
+    log: Callable[..., None],
+) -> dict[str, Any]:
+    import faiss
+
+    faiss.omp_set_num_threads(args.threads)
+    index = faiss.IndexFlatIP(DIM)
+    for rows, _ in gallery_chunks(g32):
+        index.add(rows)
+    # The gallery files are no longer needed: free their page cache before FAISS runs.
+    g32.close()
+    shutil.rmtree(g32.path)
+    n = index.ntotal
+    entry: dict[str, Any] = {}
+    for batch in args.batches:
+        best: dict[str, Any] | None = None
+        # FAISS uses BLAS when the batch has >= threshold queries, its SIMD scan otherwise.
+        for threshold, path in ((batch, "blas"), (batch + 1, "simd")):
+            faiss.cvar.distance_compute_blas_threshold = threshold
+            runs = runs_for(n, batch, args.budget_s)
+            seconds, _ = timed(lambda q: index.search(q, K), batches_for(queries, batch, runs))
+            result = summary(seconds, batch) | {"path": path, "blas_threshold": threshold}
+            log(f"faiss B={batch} {path}: {result}")
+            if best is None or result["queries_per_s"] > best["queries_per_s"]:
+                best = result
+        assert best is not None
+        entry[f"B{batch}"] = best
+    faiss.cvar.distance_compute_blas_threshold = 20
+    _, labels = index.search(accuracy_q, 1)
+    entry["top1_equal_ours_fp32"] = float(np.mean(labels[:, 0] == ours_top1))
+    del index
+    gc.collect()
+    return entry
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--accuracy-queries", type=int, default=2048)
+    parser.add_argument("--budget-s", type=float, default=6.0, help="rough seconds per configuration")
+    parser.add_argument("--workdir", default="/tmp/egate-bench-matcher")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "matcher.json"))
+    args = parser.parse_args()
+
+    out: dict[str, Any] = {
+        "benchmark": "matcher 1:N exact search",
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform()},
+        "versions": versions(),
+        "threads": args.threads,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "results": [],
+    }
+    for n in args.sizes:
+        bench_size(n, args, out)
+        Path(args.out).write_text(json.dumps(out, indent=1))
+    print_table(out)
+
+
+def print_table(out: dict[str, Any]) -> None:
+    print(f"\n{out['machine']['cpu']}, {out['machine']['cores']} cores, threads={out['threads']}")
+    print("| N | dtype | B | ours q/s | numpy q/s | FAISS q/s | ours/FAISS | B=1 ms / floor ms |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in out["results"]:
+        for dtype in ("float32", "float16"):
+            entry = row["ours"][dtype]
+            for key in [k for k in entry if k.startswith("B") and k[1:].isdigit()]:
+                ours, faiss_q = entry[key], row["faiss"][key]
+                numpy_q = row["numpy"][key]["queries_per_s"] if dtype == "float32" else "-"
+                floor = (
+                    f"{ours['median_ms']:.1f} / {entry['floor_ms']:.1f} = {ours['ratio_to_floor']:.2f}x"
+                    if key == "B1"
+                    else ""
+                )
+                print(
+                    f"| {row['n']:,} | {dtype} | {ours['batch']} | {ours['queries_per_s']:.1f} | {numpy_q} "
+                    f"| {faiss_q['queries_per_s']:.1f} ({faiss_q['path']}) | {ours['ratio_to_faiss']:.2f} | {floor} |"
+                )
+        print(
+            f"| {row['n']:,} | fp16 top-1 == fp32: {row['ours']['fp16_top1_equal_fp32']:.4f}; "
+            f"FAISS top-1 == ours: {row['faiss']['top1_equal_ours_fp32']:.4f}; "
+            f"numpy top-10 == ours: {row['numpy']['top10_identical_to_ours']:.4f}; "
+            f"max RSS {row['max_rss_gib']} GiB |"
+        )
+
+
+if __name__ == "__main__":
+    main()
