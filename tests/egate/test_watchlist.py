@@ -365,3 +365,38 @@ def test_face_watchlist_searches_the_matcher_gallery(tmp_path: Path) -> None:
         assert all(h.distance <= 0.6 for row in hits for h in row)
         faces.remove(["W7"])
         assert [h.id for h in faces.search(probe[:1])[0]] == []
+
+
+def test_face_watchlist_on_real_photographs(tmp_path: Path, people: list[Any]) -> None:
+    """Watch one photo each of four people; every other photo of them hits
+    that person only, and the two people not watched hit nobody."""
+    matcher = pytest.importorskip("biometrics.matcher")
+    from biometrics.embedding import OnnxEmbedder
+    from biometrics.pipeline import FaceProcessor
+    from biometrics.quality import QualityPolicy
+
+    # Watchlist photos are whatever the authority has: accept any detectable face.
+    lenient = QualityPolicy(
+        min_eye_distance_px=20,
+        max_yaw_deg=60,
+        max_roll_deg=45,
+        min_sharpness=0,
+        min_brightness=0,
+        max_brightness=255,
+        max_clipped_fraction=1.0,
+    )
+    processor = FaceProcessor(OnnxEmbedder(threads=1), lenient)
+    captures = processor.process_batch([p.path for p in people])
+    identity = [p.identities[0] for p in people]
+    embeddings = [c.embedding for c in captures if c.embedding is not None]
+    assert len(embeddings) == len(people)
+    watched = ["obama", "biden", "alex_lacamoire", "kit_harington"]
+    first = {name: identity.index(name) for name in watched}
+    with matcher.Searcher(matcher.Gallery.create(tmp_path / "faces"), threads=1) as searcher:
+        faces = FaceWatchlist(searcher)
+        faces.add(watched, np.stack([embeddings[first[n]] for n in watched]))
+        probes = [i for i in range(len(people)) if i not in first.values()]
+        hits = faces.search(np.stack([embeddings[i] for i in probes]))
+    for i, found in zip(probes, hits, strict=True):
+        expected = [identity[i]] if identity[i] in watched else []
+        assert [h.id for h in found] == expected, people[i].path.name
