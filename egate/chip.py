@@ -23,6 +23,7 @@ from egate.mrz import MrzError, parse_mrz
 from egate.sod import (
     LDS_SECURITY_OBJECT_OID,
     SecurityObject,
+    SignedContent,
     SodError,
     UnsupportedAlgorithm,
     digest,
@@ -308,15 +309,17 @@ def _check_hashes(sod: SecurityObject, groups: Mapping[int, bytes]) -> CheckResu
     return _passed(check, f"{sod.hash_algorithm} of DG{', DG'.join(map(str, sorted(groups)))}")
 
 
-def _check_signed_attributes(sod: SecurityObject) -> CheckResult:
+def _check_signed_attributes(signed: SignedContent) -> CheckResult:
     check = ChipCheck.SIGNED_ATTRIBUTES
-    if sod.content_type != LDS_SECURITY_OBJECT_OID:
-        return _failed(check, ChipFailure.CONTENT_TYPE_MISMATCH, f"contentType {sod.content_type}")
+    if signed.content_type != LDS_SECURITY_OBJECT_OID:
+        return _failed(
+            check, ChipFailure.CONTENT_TYPE_MISMATCH, f"contentType {signed.content_type}"
+        )
     try:
-        expected = digest(sod.digest_algorithm, sod.content)
+        expected = digest(signed.digest_algorithm, signed.content)
     except UnsupportedAlgorithm as e:
         return _failed(check, ChipFailure.UNSUPPORTED_ALGORITHM, str(e))
-    if sod.message_digest != expected:
+    if signed.message_digest != expected:
         return _failed(
             check,
             ChipFailure.MESSAGE_DIGEST_MISMATCH,
@@ -325,15 +328,18 @@ def _check_signed_attributes(sod: SecurityObject) -> CheckResult:
     return _passed(check)
 
 
-def _check_signature(sod: SecurityObject) -> CheckResult:
+def _check_signature(signed: SignedContent) -> CheckResult:
     check = ChipCheck.SOD_SIGNATURE
-    if sod.signer_certificate is None:
+    if signed.signer_certificate is None:
         return _failed(
             check, ChipFailure.DS_CERT_MISSING, "the SOD carries no certificate for its signer"
         )
     try:
         valid = signature_valid(
-            sod.signer_certificate, sod.signature_algorithm, sod.signature, sod.signed_attributes
+            signed.signer_certificate,
+            signed.signature_algorithm,
+            signed.signature,
+            signed.signed_attributes,
         )
     except UnsupportedAlgorithm as e:
         return _failed(check, ChipFailure.UNSUPPORTED_ALGORITHM, str(e))
@@ -341,16 +347,16 @@ def _check_signature(sod: SecurityObject) -> CheckResult:
         return _failed(
             check,
             ChipFailure.SIGNATURE_INVALID,
-            f"{sod.signature_algorithm.scheme.value} signature does not verify",
+            f"{signed.signature_algorithm.scheme.value} signature does not verify",
         )
-    return _passed(check, sod.signature_algorithm.scheme.value)
+    return _passed(check, signed.signature_algorithm.scheme.value)
 
 
 def _check_chain(
     sod: SecurityObject, store: CscaStore
 ) -> tuple[CheckResult, x509.Certificate | None]:
     check = ChipCheck.CERTIFICATE_CHAIN
-    ds = sod.signer_certificate
+    ds = sod.signed.signer_certificate
     if ds is None:
         return _skipped(check, "no Document Signer certificate"), None
     issuer = ds.issuer.rfc4514_string()
@@ -370,7 +376,7 @@ def _check_validity(
     sod: SecurityObject, csca: x509.Certificate | None, at: datetime
 ) -> CheckResult:
     check = ChipCheck.CERTIFICATE_VALIDITY
-    ds = sod.signer_certificate
+    ds = sod.signed.signer_certificate
     if ds is None:
         return _skipped(check, "no Document Signer certificate")
     if at < ds.not_valid_before_utc:
@@ -460,8 +466,8 @@ def verify_chip(
         )
         results += [
             _check_hashes(sod, chip.data_groups),
-            _check_signed_attributes(sod),
-            _check_signature(sod),
+            _check_signed_attributes(sod.signed),
+            _check_signature(sod.signed),
         ]
         chain, issuer = _check_chain(sod, csca)
         results += [chain, _check_validity(sod, issuer, at)]

@@ -4,12 +4,34 @@ against which Document Signer certificates from chips are checked."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any, ClassVar
 
+from asn1crypto import core
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from egate import EgateError
+from egate.sod import SignedDataError, digest, read_signed_data, signature_valid
+from egate.sod import UnsupportedAlgorithm as SodUnsupported
+
+#: id-icao-cscaMasterList (Doc 9303 part 12)
+CSCA_MASTER_LIST_OID = "2.23.136.1.1.2"
+
+
+class _Certificates(core.SetOf):  # type: ignore[misc]  # asn1crypto is untyped
+    _child_spec = asn1_x509.Certificate
+
+
+class _CscaMasterList(core.Sequence):  # type: ignore[misc]
+    """CscaMasterList ::= SEQUENCE { version INTEGER (v0), certList SET OF Certificate }."""
+
+    _fields: ClassVar[list[tuple[Any, ...]]] = [
+        ("version", core.Integer),
+        ("cert_list", _Certificates),
+    ]
 
 
 class CscaStoreError(EgateError):
@@ -69,6 +91,42 @@ class CscaStore:
             for cert in certs:
                 store.add(cert)
         return store
+
+    @classmethod
+    def from_master_list(cls, data: bytes, *, trust: CscaStore, at: datetime) -> CscaStore:
+        """The CSCA certificates of an ICAO CSCA master list (DER CMS SignedData of a
+        CscaMasterList, as the ICAO PKD publishes it), once its signature is checked:
+        the signed attributes bind the list, the Master List Signer's signature
+        verifies, its certificate was issued by a CSCA in `trust` (the issuing
+        state's, loaded beforehand) and is valid at `at` (aware). Raises
+        `CscaStoreError` naming the failed step."""
+        try:
+            signed = read_signed_data(data, CSCA_MASTER_LIST_OID)
+            binds = signed.content_type == CSCA_MASTER_LIST_OID and signed.message_digest == digest(
+                signed.digest_algorithm, signed.content
+            )
+            signer = signed.signer_certificate
+            valid = signer is not None and signature_valid(
+                signer, signed.signature_algorithm, signed.signature, signed.signed_attributes
+            )
+        except (SignedDataError, SodUnsupported) as e:
+            raise CscaStoreError(str(e), value="master list") from e
+        if not binds:
+            raise CscaStoreError("signed attributes do not bind the list", value="master list")
+        if signer is None or not valid:
+            raise CscaStoreError("signature does not verify", value="master list")
+        if trust.issuer_of(signer) is None:
+            raise CscaStoreError(
+                f"signer {signer.subject.rfc4514_string()} was not issued by a trusted CSCA",
+                value="master list",
+            )
+        if not signer.not_valid_before_utc <= at <= signer.not_valid_after_utc:
+            raise CscaStoreError(f"signer certificate not valid at {at}", value="master list")
+        try:
+            listed = _CscaMasterList.load(signed.content, strict=True)["cert_list"]
+            return cls(x509.load_der_x509_certificate(c.dump()) for c in listed)
+        except ValueError as e:
+            raise CscaStoreError(f"CscaMasterList: {e}", value="master list") from e
 
     def add(self, cert: x509.Certificate) -> None:
         """Trust `cert`; it must be a CA certificate (basicConstraints cA true)."""

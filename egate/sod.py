@@ -49,15 +49,23 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
 }
 
 
-class SodError(EgateError):
-    """The SOD cannot be read: not tag 77, not CMS SignedData, not an LDSSecurityObject."""
+class SignedDataError(EgateError):
+    """A CMS SignedData (RFC 5652) that Doc 9303 does not allow or that does not parse."""
 
-    code = "sod_malformed"
+    code = "cms_malformed"
+    what = "CMS SignedData"
 
     def __init__(self, reason: str, *, value: bytes = b"") -> None:
         self.reason = reason
         self.value = value
-        super().__init__(f"malformed SOD: {reason[:300]}")  # asn1crypto may quote whole values
+        super().__init__(f"malformed {self.what}: {reason[:300]}")  # asn1crypto may quote values
+
+
+class SodError(SignedDataError):
+    """The SOD cannot be read: not tag 77, not CMS SignedData, not an LDSSecurityObject."""
+
+    code = "sod_malformed"
+    what = "SOD"
 
 
 class UnsupportedAlgorithm(EgateError):
@@ -118,19 +126,15 @@ class SignatureAlgorithm:
 
 
 @dataclass(frozen=True, slots=True)
-class SecurityObject:
-    """What passive authentication needs from a SOD, decoded.
+class SignedContent:
+    """A CMS SignedData with its one signer, decoded (RFC 5652, Doc 9303 part 12).
 
-    `data_group_hashes`: data-group number -> hash under `hash_algorithm` (e.g. "sha256").
-    `content`: the DER LDSSecurityObject as signed; `signed_attributes`: the DER SET OF
-    Attribute the signature covers; `message_digest` / `content_type` from those attributes.
-    `signer_certificate`: the Document Signer certificate the SOD carries for its signer
-    (None when the SOD does not carry it).
+    `content`: the encapsulated content as signed (DER); `signed_attributes`: the DER
+    SET OF Attribute the signature covers; `content_type` (dotted OID) and
+    `message_digest` from those attributes; `signer_certificate`: the certificate
+    the SignedData carries for its signer (None when it does not carry it).
     """
 
-    hash_algorithm: str
-    data_group_hashes: Mapping[int, bytes]
-    lds_version: str | None
     content: bytes
     content_type: str | None
     message_digest: bytes | None
@@ -139,6 +143,18 @@ class SecurityObject:
     signature_algorithm: SignatureAlgorithm
     signature: bytes
     signer_certificate: x509.Certificate | None
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityObject:
+    """What passive authentication needs from a SOD: the LDSSecurityObject
+    (`data_group_hashes`: data-group number -> hash under `hash_algorithm`, e.g.
+    "sha256"; `lds_version`, None for a v0 object) and the signature over it."""
+
+    hash_algorithm: str
+    data_group_hashes: Mapping[int, bytes]
+    lds_version: str | None
+    signed: SignedContent
 
 
 def digest(algorithm: str, data: bytes) -> bytes:
@@ -183,7 +199,7 @@ def _attribute(attrs: cms.CMSAttributes, name: str) -> Any:
         if attr["type"].native == name:
             values = attr["values"]
             if len(values) != 1:
-                raise SodError(f"signed attribute {name} must have exactly one value")
+                raise SignedDataError(f"signed attribute {name} must have exactly one value")
             return values[0]
     return None
 
@@ -216,53 +232,69 @@ def parse_sod(sod: bytes) -> SecurityObject:
     except TlvError as e:
         raise SodError(f"not a tag-77 object: {e.reason}", value=sod[:16]) from e
     try:
-        return _decode(inner)
+        signed = read_signed_data(inner, LDS_SECURITY_OBJECT_OID)
+        lds = LdsSecurityObject.load(signed.content, strict=True)
+        hashes_by_group = {
+            int(h["number"].native): bytes(h["value"].native) for h in lds["data_group_hash_values"]
+        }
+        if len(hashes_by_group) != len(lds["data_group_hash_values"]):
+            raise SodError("a data group is hashed twice")
+        version_info = lds["lds_version_info"]
+        return SecurityObject(
+            hash_algorithm=lds["hash_algorithm"]["algorithm"].native,
+            data_group_hashes=MappingProxyType(hashes_by_group),
+            lds_version=None
+            if isinstance(version_info, core.Void)
+            else version_info["lds_version"].native,
+            signed=signed,
+        )
+    except SodError:
+        raise
+    except SignedDataError as e:
+        raise SodError(e.reason, value=e.value) from e
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as e:
-        raise SodError(f"CMS structure: {e}", value=inner[:16]) from e
+        raise SodError(f"LDSSecurityObject: {e}", value=inner[:16]) from e
 
 
-def _decode(der: bytes) -> SecurityObject:
+def read_signed_data(der: bytes, content_oid: str) -> SignedContent:
+    """Decode a DER ContentInfo holding a SignedData with one signer, signed attributes,
+    and encapsulated content of type `content_oid` (dotted). Raises `SignedDataError`
+    or `UnsupportedAlgorithm`; verifies nothing."""
+    try:
+        return _decode(der, content_oid)
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as e:
+        raise SignedDataError(f"CMS structure: {e}", value=der[:16]) from e
+
+
+def _decode(der: bytes, content_oid: str) -> SignedContent:
     info = cms.ContentInfo.load(der, strict=True)
     if info["content_type"].native != "signed_data":
-        raise SodError(f"content type {info['content_type'].native}, expected signed data")
+        raise SignedDataError(f"content type {info['content_type'].native}, expected signed data")
     signed = info["content"]
     encap = signed["encap_content_info"]
-    if encap["content_type"].dotted != LDS_SECURITY_OBJECT_OID:
-        raise SodError(f"eContentType {encap['content_type'].dotted} is not ldsSecurityObject")
+    if encap["content_type"].dotted != content_oid:
+        raise SignedDataError(f"eContentType {encap['content_type'].dotted} is not {content_oid}")
     content = encap["content"].native
     if not isinstance(content, bytes):
-        raise SodError("eContent is not an OCTET STRING")
-    lds = LdsSecurityObject.load(content, strict=True)
-    hashes_by_group = {
-        int(h["number"].native): bytes(h["value"].native) for h in lds["data_group_hash_values"]
-    }
-    if len(hashes_by_group) != len(lds["data_group_hash_values"]):
-        raise SodError("a data group is hashed twice")
-    version_info = lds["lds_version_info"]
+        raise SignedDataError("eContent is not an OCTET STRING")
     infos = signed["signer_infos"]
     if len(infos) != 1:
-        raise SodError(f"{len(infos)} SignerInfos, Doc 9303 requires exactly one")
+        raise SignedDataError(f"{len(infos)} SignerInfos, Doc 9303 requires exactly one")
     signer = infos[0]
     attrs = signer["signed_attrs"]
     if not attrs:
-        raise SodError("SignerInfo without signed attributes")
+        raise SignedDataError("SignerInfo without signed attributes")
     digest_name = signer["digest_algorithm"]["algorithm"].native
-    # the signature covers the attributes re-tagged as a universal SET OF (RFC 5652, 5.4)
-    signed_attributes = b"\x31" + attrs.dump()[1:]
     signer_cert = _signer_certificate(signed, signer)
     content_type = _attribute(attrs, "content_type")
     message_digest = _attribute(attrs, "message_digest")
-    return SecurityObject(
-        hash_algorithm=lds["hash_algorithm"]["algorithm"].native,
-        data_group_hashes=MappingProxyType(hashes_by_group),
-        lds_version=None
-        if isinstance(version_info, core.Void)
-        else version_info["lds_version"].native,
+    return SignedContent(
         content=content,
         content_type=None if content_type is None else content_type.dotted,
         message_digest=None if message_digest is None else message_digest.native,
         digest_algorithm=digest_name,
-        signed_attributes=signed_attributes,
+        # the signature covers the attributes re-tagged as a universal SET OF (RFC 5652, 5.4)
+        signed_attributes=b"\x31" + attrs.dump()[1:],
         signature_algorithm=_signature_algorithm(signer, digest_name),
         signature=signer["signature"].native,
         signer_certificate=None if signer_cert is None else _load_certificate(signer_cert.dump()),
@@ -270,13 +302,13 @@ def _decode(der: bytes) -> SecurityObject:
 
 
 def _load_certificate(der: bytes) -> x509.Certificate:
-    """The DS certificate, with the parts that cryptography parses lazily forced now,
-    so that a damaged key or extension is a SOD problem, not a crash later."""
+    """The signer's certificate, with the parts that cryptography parses lazily forced
+    now, so that a damaged key or extension is a structure problem, not a crash later."""
     cert = x509.load_der_x509_certificate(der)
     try:
         cert.public_key()
     except CryptographyUnsupported as e:
-        raise UnsupportedAlgorithm(f"DS certificate key: {e}") from e
+        raise UnsupportedAlgorithm(f"signer certificate key: {e}") from e
     _ = cert.extensions, cert.not_valid_before_utc, cert.not_valid_after_utc, cert.issuer
     return cert
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,11 +22,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
+from PIL import Image
 
 from egate.chip import ChipData
 from egate.sod import LDS_SECURITY_OBJECT_OID, LdsSecurityObject
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+
+
+def gradient_image(fmt: str = "JPEG", size: tuple[int, int] = (96, 128)) -> bytes:
+    """A real encoded image (Pillow format name, e.g. "JPEG", "JPEG2000"): a gradient."""
+    image = Image.linear_gradient("L").resize(size).convert("RGB")
+    out = io.BytesIO()
+    image.save(out, fmt)
+    return out.getvalue()
 
 
 def tlv(tag: int, value: bytes) -> bytes:
@@ -221,7 +231,7 @@ def build_sod(
     hash_algorithm: str = "sha256",
     lds_version: str | None = "0108",
     message_digest: bytes | None = None,
-    content_type: str = LDS_SECURITY_OBJECT_OID,
+    content_type: str | None = None,
     tamper_signature: Callable[[bytes], bytes] | None = None,
     certificates: list[x509.Certificate] | None = None,
 ) -> bytes:
@@ -239,9 +249,35 @@ def build_sod(
     if lds_version:
         lds_fields["lds_version_info"] = {"lds_version": lds_version, "unicode_version": "040000"}
     content = LdsSecurityObject(lds_fields).dump()
+    return tlv(
+        0x77,
+        signed_data(
+            content,
+            LDS_SECURITY_OBJECT_OID,
+            signer,
+            message_digest=message_digest,
+            content_type=content_type,
+            tamper_signature=tamper_signature,
+            certificates=certificates,
+        ),
+    )
+
+
+def signed_data(
+    content: bytes,
+    content_oid: str,
+    signer: Signer,
+    *,
+    message_digest: bytes | None = None,
+    content_type: str | None = None,
+    tamper_signature: Callable[[bytes], bytes] | None = None,
+    certificates: list[x509.Certificate] | None = None,
+) -> bytes:
+    """DER ContentInfo { SignedData { `content` of type `content_oid`, the signer's
+    certificate (or `certificates`), one SignerInfo with signed attributes } }."""
     attrs = cms.CMSAttributes(
         [
-            cms.CMSAttribute({"type": "content_type", "values": [content_type]}),
+            cms.CMSAttribute({"type": "content_type", "values": [content_type or content_oid]}),
             cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"utc_time": NOW})]}),
             cms.CMSAttribute(
                 {
@@ -273,11 +309,11 @@ def build_sod(
         }
     )
     carried = [signer.cert] if certificates is None else certificates
-    signed_data = cms.SignedData(
+    signed = cms.SignedData(
         {
             "version": "v3",
             "digest_algorithms": [{"algorithm": "sha256"}],
-            "encap_content_info": {"content_type": LDS_SECURITY_OBJECT_OID, "content": content},
+            "encap_content_info": {"content_type": content_oid, "content": content},
             "certificates": [
                 asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
                 for c in carried
@@ -285,8 +321,16 @@ def build_sod(
             "signer_infos": [signer_info],
         }
     )
-    info = cms.ContentInfo({"content_type": "signed_data", "content": signed_data})
-    return tlv(0x77, info.dump())
+    return bytes(cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump())
+
+
+def build_master_list(cscas: list[x509.Certificate], signer: Signer, **options: object) -> bytes:
+    """An ICAO CSCA master list (Doc 9303 part 12): SignedData of
+    CscaMasterList ::= SEQUENCE { version 0, certList SET OF Certificate }."""
+    der = [c.public_bytes(serialization.Encoding.DER) for c in cscas]
+    cert_list = tlv(0x31, b"".join(sorted(der)))  # DER SET OF: sorted encodings
+    content = tlv(0x30, bytes.fromhex("020100") + cert_list)
+    return signed_data(content, "2.23.136.1.1.2", signer, **options)  # type: ignore[arg-type]
 
 
 def build_chip(
