@@ -316,7 +316,7 @@ def _arrivals(sec: _Section, base_dir: Path, mix: TravellerMix) -> tuple[Arrival
             origin_mixes = {k: _mix(_Section(v, origins.key(k)), mix) for k, v in origins.items()}
             source = FlightSource(flights, punctuality, deplaning, origin_mixes)
         else:
-            from sim.manifests import ManifestSource
+            from sim.manifests import ManifestSource, read_manifests
 
             if scale != 1.0:
                 raise InvalidValue(
@@ -329,9 +329,12 @@ def _arrivals(sec: _Section, base_dir: Path, mix: TravellerMix) -> tuple[Arrival
                 raise InvalidValue(
                     src.key("stand"), stand, "must be 'contact' or 'remote'"
                 ) from None
-            source = ManifestSource(
-                src.path_value("directory", base_dir), stand_type, punctuality, deplaning
-            )
+            sltd = src.path_value("sltd", base_dir) if src.has("sltd") else None
+            try:
+                manifests = tuple(read_manifests(src.path_value("directory", base_dir)))
+            except ArrivalsError as exc:
+                raise InvalidValue(src.key("directory"), exc.value, str(exc)) from None
+            source = ManifestSource(manifests, stand_type, punctuality, deplaning, sltd)
         for sub in ("punctuality", "deplaning"):
             src.read.add(sub)
     src.close()

@@ -69,7 +69,10 @@ def test_recommendation_and_outputs(sweep_file: Path, tmp_path: Path) -> None:
 
 
 def test_sweep_errors_name_the_point() -> None:
-    with pytest.raises(InvalidValue, match=r"egates\.gates: must be >= 0\.0 \(sweep point \{'egates\.gates': -3\}\) \(got -3\)"):
+    with pytest.raises(
+        InvalidValue,
+        match=r"egates\.gates: must be >= 0\.0 \(sweep point \{'egates\.gates': -3\}\) \(got -3\)",
+    ):
         make_sweep(small_hall(), Path("."), {"egates.gates": [2, -3]})
     with pytest.raises(InvalidValue, match="not a swept parameter"):
         make_sweep(small_hall(), Path("."), {"egates.gates": [2]}, resources=["desks.staff"])

@@ -1,0 +1,244 @@
+"""Border hall simulator: travellers simulated per second.
+
+    .venv/bin/python benchmarks/bench_sim.py [mmc] [peak] [sweep] [--quick]
+
+- mmc: the M/M/10 queue at rho = 0.9 (the built-in `mmc` scenario, 200,000 customers),
+  ours (the full hall model: scenario, variates, SimPy run, records) against Ciw on the
+  same network, one after the other in this process; median of alternating repeats,
+  warm-up discarded; prints the ratio (target: ours at least 2x Ciw).
+- peak: a peak day of ~100,000 arrivals over 300 flights with 40 e-gates and 30 desks,
+  seconds per replication on one core (target: under 5 s).
+- sweep: 200 runs (20 points x 10 replications of a 30,000-customer M/M/c hall) on a
+  Dask LocalCluster of 2 worker processes against one process (target: speed-up >= 1.7).
+Writes benchmarks/results/sim_<part>.json with the machine and library versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core: no threaded BLAS in numpy
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from sim.hall import simulate  # noqa: E402
+from sim.scenario import builtin_path, load_scenario  # noqa: E402
+
+
+def machine() -> dict[str, object]:
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "simpy": version("simpy"),
+        "numpy": version("numpy"),
+        "ciw (peer)": version("ciw"),
+        "dask": version("dask"),
+        "distributed": version("distributed"),
+        "load_average": os.getloadavg(),
+        "note": "2-core machine shared with other helpers' work",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def write(name: str, data: dict[str, object]) -> None:
+    data["machine"] = machine()
+    data["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out = REPO / "benchmarks" / "results" / f"sim_{name}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    print(f"-> {out.relative_to(REPO)}")
+
+
+def ciw_mmc(customers: int, seed: int) -> tuple[float, float]:
+    """Seconds to simulate `customers` through Ciw's M/M/10 (rho 0.9), and their mean wait."""
+    import ciw
+
+    start = time.perf_counter()
+    network = ciw.create_network(
+        arrival_distributions=[ciw.dists.Exponential(rate=9.0)],
+        service_distributions=[ciw.dists.Exponential(rate=1.0)],
+        number_of_servers=[10],
+    )
+    ciw.seed(seed)
+    q = ciw.Simulation(network)
+    q.simulate_until_max_customers(customers, method="Finish")
+    elapsed = time.perf_counter() - start
+    waits = [r.waiting_time for r in q.get_all_records()]
+    return elapsed, statistics.fmean(waits)
+
+
+def bench_mmc(repeats: int, customers: int) -> None:
+    scenario = load_scenario(builtin_path("mmc"), {"arrivals.poisson.count": customers})
+    simulate(scenario, 99)  # warm-up
+    ciw_mmc(20_000, 99)
+    ours, peer, ours_wait, peer_wait = [], [], [], []
+    for k in range(repeats):
+        start = time.perf_counter()
+        r = simulate(scenario, k)
+        ours.append(time.perf_counter() - start)
+        ours_wait.append(float((r.desk_start_s - r.desk_join_s).mean()))
+        t, w = ciw_mmc(customers, k)
+        peer.append(t)
+        peer_wait.append(w)
+    ours_rate = customers / statistics.median(ours)
+    peer_rate = customers / statistics.median(peer)
+    print(f"M/M/10 rho 0.9, {customers} customers, median of {repeats}:")
+    print(
+        f"  ours {ours_rate:,.0f} customers/s ({statistics.median(ours):.2f} s), "
+        f"mean wait {statistics.fmean(ours_wait):.4f}"
+    )
+    print(
+        f"  Ciw  {peer_rate:,.0f} customers/s ({statistics.median(peer):.2f} s), "
+        f"mean wait {statistics.fmean(peer_wait):.4f}  (Erlang C: 0.6687)"
+    )
+    print(f"  ratio ours / Ciw = {ours_rate / peer_rate:.2f}x (target >= 2)")
+    write(
+        "mmc",
+        {
+            "customers": customers,
+            "repeats": repeats,
+            "ours_s": ours,
+            "ciw_s": peer,
+            "ours_customers_per_s": ours_rate,
+            "ciw_customers_per_s": peer_rate,
+            "ratio": ours_rate / peer_rate,
+            "ours_mean_wait": ours_wait,
+            "ciw_mean_wait": peer_wait,
+        },
+    )
+
+
+def bench_peak(repeats: int) -> None:
+    scenario = load_scenario(builtin_path("demo"), {"egates.gates": 40, "desks.staff": 30})
+    simulate(scenario, 99)  # warm-up
+    times, travellers = [], []
+    for k in range(repeats):
+        start = time.perf_counter()
+        r = simulate(scenario, k)
+        times.append(time.perf_counter() - start)
+        travellers.append(len(r))
+    med = statistics.median(times)
+    print(
+        f"Peak day, 300 flights, 40 e-gates, 30 desks: {statistics.fmean(travellers):,.0f} arrivals,"
+    )
+    print(
+        f"  median {med:.2f} s per replication ({statistics.fmean(travellers) / med:,.0f} travellers/s) "
+        f"over {repeats}; target < 5 s"
+    )
+    write(
+        "peak",
+        {
+            "repeats": repeats,
+            "seconds": times,
+            "median_s": med,
+            "travellers": travellers,
+            "travellers_per_s": statistics.fmean(travellers) / med,
+        },
+    )
+
+
+def bench_sweep(points: int, replications: int, customers: int) -> None:
+    from sim.sweep import Backend, make_sweep, run_sweep
+    from sim.scenario import read_mapping
+
+    base = read_mapping(builtin_path("mmc"))
+    base["arrivals"]["poisson"]["count"] = customers
+    rates = [round(6.0 + 3.0 * k / (points - 1), 3) for k in range(points)]
+    sweep = make_sweep(
+        base,
+        builtin_path("mmc").parent,
+        {"arrivals.poisson.rate_per_s": rates},
+        replications=replications,
+        resources=[],
+    )
+    from distributed import LocalCluster
+
+    start = time.perf_counter()
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    )
+    cluster_start_s = time.perf_counter() - start
+    try:
+        start = time.perf_counter()
+        dask = run_sweep(sweep, backend=Backend.DASK, scheduler=cluster.scheduler_address)
+        dask_s = time.perf_counter() - start
+    finally:
+        cluster.close()
+    start = time.perf_counter()
+    serial = run_sweep(sweep, backend=Backend.SERIAL)
+    serial_s = time.perf_counter() - start
+    from sim.kpis import json_ready
+
+    same = json_ready(dask.kpis) == json_ready(serial.kpis)
+    print(f"Sweep of {sweep.runs} runs ({customers} customers each):")
+    print(
+        f"  one process {serial_s:.1f} s, Dask LocalCluster (2 workers) {dask_s:.1f} s: "
+        f"speed-up {serial_s / dask_s:.2f}x (target >= 1.7); identical results: {same}"
+    )
+    print(
+        f"  cluster start {cluster_start_s:.1f} s; counting it, speed-up "
+        f"{serial_s / (dask_s + cluster_start_s):.2f}x"
+    )
+    write(
+        "sweep",
+        {
+            "runs": sweep.runs,
+            "customers_per_run": customers,
+            "serial_s": serial_s,
+            "dask_2_workers_s": dask_s,
+            "cluster_start_s": cluster_start_s,
+            "speedup": serial_s / dask_s,
+            "speedup_with_cluster_start": serial_s / (dask_s + cluster_start_s),
+            "identical": same,
+        },
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("parts", nargs="*", help="mmc, peak, sweep (default: all)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer repeats and smaller runs (smoke test)"
+    )
+    args = parser.parse_args()
+    quick = args.quick
+    args.parts = args.parts or ["mmc", "peak", "sweep"]
+    unknown = set(args.parts) - {"mmc", "peak", "sweep"}
+    if unknown:
+        parser.error(f"unknown part(s) {sorted(unknown)}")
+    if "mmc" in args.parts:
+        bench_mmc(repeats=1 if quick else 5, customers=20_000 if quick else 200_000)
+    if "peak" in args.parts:
+        bench_peak(repeats=1 if quick else 5)
+    if "sweep" in args.parts:
+        bench_sweep(
+            points=4 if quick else 20,
+            replications=2 if quick else 10,
+            customers=5_000 if quick else 30_000,
+        )
+
+
+if __name__ == "__main__":
+    main()
