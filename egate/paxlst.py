@@ -519,15 +519,18 @@ def write_paxlst(
     group: bool = True,
     una: bool = True,
     line_breaks: bool = False,
+    single_interchange: bool = False,
 ) -> list[str]:
-    """Write `manifest` as PAXLST interchanges, one per message part.
+    """Write `manifest` as PAXLST interchanges, one per message part (or all
+    parts in one interchange with `single_interchange`).
 
     Without `max_travellers_per_part` (or when the travellers fit) the result
     is one interchange with one message and no part number; otherwise parts
     `01:C` ... `nn:F` of at most that many travellers each, in order.
     `reference` is the interchange control reference (the part number is
-    appended for parts); `prepared` (default: the departure time) goes in UNB
-    and anchors two-digit years. `group` wraps messages in UNG/UNE.
+    appended when there are several interchanges); `prepared` (default: the
+    departure time) goes in UNB and anchors two-digit years. `group` wraps
+    messages in UNG/UNE.
     """
     if version not in VERSIONS:
         raise ManifestValueError(0, "UNH", f"unsupported PAXLST version {version!r}")
@@ -538,26 +541,27 @@ def write_paxlst(
     size = max_travellers_per_part or max(1, len(manifest.travellers))
     travellers = manifest.travellers
     chunks = [travellers[i : i + size] for i in range(0, len(travellers), size)] or [()]
-    texts = []
-    delimiters = Delimiters()
+    bodies = []
     for number, chunk in enumerate(chunks, 1):
-        part = (
-            None if len(chunks) == 1 else (f"{number:02d}", "F" if number == len(chunks) else "C")
-        )
-        body = _message_body(manifest, chunk, version, part, prepared)
-        control = reference if part is None else f"{reference}{number:02d}"
+        part = None
+        if len(chunks) > 1:
+            part = (f"{number:02d}", "F" if number == len(chunks) else "C")
+        bodies.append(_message_body(manifest, chunk, version, part, prepared, str(number)))
+    batches = [bodies] if single_interchange else [[body] for body in bodies]
+    texts = []
+    for number, batch in enumerate(batches, 1):
         segments = envelope(
-            [body],
+            batch,
             message_type="PAXLST",
             version=version,
             syntax=_syntax(manifest),
             sender=sender,
             recipient=recipient,
             prepared=prepared,
-            reference=control,
+            reference=reference if len(batches) == 1 else f"{reference}{number:02d}",
             group=group,
         )
-        texts.append(serialize(segments, delimiters, una=una, line_breaks=line_breaks))
+        texts.append(serialize(segments, Delimiters(), una=una, line_breaks=line_breaks))
     return texts
 
 
@@ -570,10 +574,15 @@ def _message_body(
     version: str,
     part: tuple[str, str] | None,
     prepared: datetime,
+    message_reference: str,
 ) -> Segments:
     directory, release = version.split(":")
     flight_ref = f"{manifest.flight}/{manifest.departure_time:%y%m%d%H%M}"
-    unh: list[Element] = ["1", ["PAXLST", directory, release, "UN", "IATA"], flight_ref]
+    unh: list[Element] = [
+        message_reference,
+        ["PAXLST", directory, release, "UN", "IATA"],
+        flight_ref,
+    ]
     if part is not None:
         unh.append(list(part))
     out: Segments = [("UNH", unh), ("BGM", [manifest.kind.value])]

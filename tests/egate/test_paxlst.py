@@ -157,6 +157,18 @@ def test_multi_part_ordering_errors(parts: list[tuple[str, str]], reason: str) -
         parse_paxlst(_multipart(parts))
 
 
+def test_all_parts_in_one_interchange() -> None:
+    m = _manifest(travellers=5)
+    (text,) = write_paxlst(m, max_travellers_per_part=2, single_interchange=True)
+    assert "UNH+1+PAXLST:D:05B:UN:IATA+BA123/2611210930+01:C'" in text
+    assert "UNH+3+PAXLST:D:05B:UN:IATA+BA123/2611210930+03:F'" in text
+    assert text.endswith("UNE+3+1'UNZ+1+1'")
+    assert parse_paxlst(text) == m
+    ungrouped = write_paxlst(m, max_travellers_per_part=2, single_interchange=True, group=False)
+    assert ungrouped[0].endswith("UNT+16+3'UNZ+3+1'")
+    assert parse_paxlst(ungrouped[0]) == m
+
+
 def test_parts_in_separate_interchanges_name_the_interchange() -> None:
     m = _manifest(travellers=5)
     texts = write_paxlst(m, max_travellers_per_part=2)
@@ -418,6 +430,7 @@ MANIFESTS = st.builds(
     una=st.booleans(),
     group=st.booleans(),
     line_breaks=st.booleans(),
+    single=st.booleans(),
 )
 def test_write_then_parse_round_trips(
     manifest: Manifest,
@@ -426,6 +439,7 @@ def test_write_then_parse_round_trips(
     una: bool,
     group: bool,
     line_breaks: bool,
+    single: bool,
 ) -> None:
     texts = write_paxlst(
         manifest,
@@ -434,6 +448,7 @@ def test_write_then_parse_round_trips(
         una=una,
         group=group,
         line_breaks=line_breaks,
+        single_interchange=single,
     )
     assert parse_paxlst_parts(texts) == manifest
     assert parse_paxlst_parts(texts).warnings == ()
