@@ -1,35 +1,14 @@
-"""PAXLST (UN/EDIFACT D:02B and D:05B) in and out: `parse_paxlst` turns one
-interchange (or, with `parse_paxlst_parts`, the interchanges of a multi-part
-manifest) into a typed `Manifest`; `write_paxlst` writes one.
-
-A malformed message is rejected whole with a `PaxlstError` naming the segment
-and the reason. Well-formed content the model does not use is handled by
-kind: standard PAXLST segments and qualifiers we do not model (COM, FTX, GEI,
-LOC+174, RFF+SEA, ...) are skipped silently; unknown segments and unknown
-qualifiers are skipped with a `PaxlstWarning` in `Manifest.warnings`; anything
-that changes the meaning of a traveller (a DOC without a number, a date that
-is not a date, DTM+36 outside a DOC group, a count that does not add up) is
-an error.
-"""
+"""Reading PAXLST: the segment groups of each message into a `Manifest`, and
+the parts of a multi-part manifest assembled (policy in `egate.paxlst`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from egate.documents import Sex
-from egate.edifact import (
-    Delimiters,
-    EdifactError,
-    Element,
-    Interchange,
-    Message,
-    Segment,
-    envelope,
-    parse_interchange,
-    serialize,
-)
+from egate.edifact import EdifactError, Interchange, Message, Segment, parse_interchange
 from egate.manifest import (
     DocumentCode,
     Manifest,
@@ -39,58 +18,16 @@ from egate.manifest import (
     PaxlstWarning,
     TravellerRole,
 )
-
-__all__ = [
-    "DocumentCode",
-    "Manifest",
-    "ManifestDocument",
-    "ManifestKind",
-    "ManifestTraveller",
-    "PaxlstError",
-    "PaxlstWarning",
-    "TravellerRole",
-    "parse_paxlst",
-    "parse_paxlst_parts",
-    "write_paxlst",
-]
+from egate.paxlst.dates import read_date, read_datetime
+from egate.paxlst.errors import PaxlstError
 
 VERSIONS = ("D:02B", "D:05B")
-_UNOA = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-()/='+:?!\"%&*;<>")
 # Standard PAXLST content we read past on purpose (not modelled, not suspicious).
 _SKIPPED_TAGS = frozenset({"COM", "CTA", "FTX", "GEI", "EMP", "QTY", "MEA", "GID", "SEQ", "ERC"})
 _SKIPPED_LOC = frozenset({"22", "92", "130", "174", "180"})
 _SKIPPED_RFF = frozenset({"AEA", "CR", "SEA", "TN", "AKW"})
 _SKIPPED_DTM = frozenset({"182", "554"})
 _SEX = {"M": Sex.MALE, "F": Sex.FEMALE, "X": Sex.UNSPECIFIED, "U": Sex.UNSPECIFIED}
-
-
-class PaxlstError(EdifactError):
-    """The PAXLST interchange is malformed; nothing of it is used.
-
-    `segment`/`tag`/`reason` as for `EdifactError`; `interchange` is the
-    1-based index of the text among those given to `parse_paxlst_parts`.
-    """
-
-    code = "paxlst_malformed"
-
-    def __init__(self, segment: int, tag: str, reason: str, interchange: int | None = None):
-        super().__init__(segment, tag, reason)
-        self.interchange = interchange
-        if interchange is not None:
-            self.args = (f"interchange {interchange}, {self.args[0]}",)
-
-    @classmethod
-    def of(cls, error: EdifactError, interchange: int | None = None) -> PaxlstError:
-        return cls(error.segment, error.tag, error.reason, interchange)
-
-
-class ManifestValueError(PaxlstError):
-    """A `Manifest` handed to `write_paxlst` cannot be written (a required field is empty)."""
-
-    code = "manifest_invalid"
-
-
-# --- reading ---------------------------------------------------------------
 
 
 def parse_paxlst(text: str) -> Manifest:
@@ -326,15 +263,15 @@ def _dtm(reader: _Reader, segment: Segment) -> None:
         if qualifier in reader.times:
             reader.warn(segment, f"repeated DTM+{qualifier} ignored (first leg kept)")
             return
-        reader.times[qualifier] = _datetime(segment, value, fmt, reader.prepared)
+        reader.times[qualifier] = read_datetime(segment, value, fmt, reader.prepared)
     elif qualifier == "329":
         traveller = _traveller(reader, segment)
-        birth = _date(segment, value, fmt, reader.prepared, past=True)
+        birth = read_date(segment, value, fmt, reader.prepared, past=True)
         traveller.birth_date = birth
     elif qualifier == "36":
         if reader.document is None:
             raise segment.error("expiry date DTM+36 outside a DOC group")
-        expiry = _date(segment, value, fmt, reader.prepared, past=False)
+        expiry = read_date(segment, value, fmt, reader.prepared, past=False)
         reader.document.expiry_date = expiry
     elif qualifier not in _SKIPPED_DTM:
         reader.warn(segment, f"unknown date qualifier {qualifier!r} ignored")
@@ -415,48 +352,6 @@ _HANDLERS = {
 }
 
 
-def _year(two_digits: int, reference: int, *, past: bool) -> int:
-    """Four-digit year: birth dates are not after the reference year; other
-    dates fall within 50 years either side of it."""
-    year = reference // 100 * 100 + two_digits
-    if past:
-        return year - 100 if year > reference else year
-    if year > reference + 49:
-        return year - 100
-    return year + 100 if year < reference - 50 else year
-
-
-def _date(segment: Segment, value: str, fmt: str, prepared: datetime, *, past: bool) -> date:
-    """DTM value in format 101 (YYMMDD) or 102 (CCYYMMDD); no format code: by length."""
-    formats = {"101": 6, "102": 8, "": len(value)}
-    if fmt not in formats or len(value) != formats[fmt] or len(value) not in (6, 8):
-        raise segment.error(f"invalid date {value!r} (format {fmt or 'none'})")
-    moment = _datetime(segment, value + "0000", "", prepared, past=past)
-    return moment.date()
-
-
-def _datetime(
-    segment: Segment, value: str, fmt: str, prepared: datetime, *, past: bool = False
-) -> datetime:
-    """DTM value in format 201 (YYMMDDHHMM) or 203 (CCYYMMDDHHMM); no format code: by length."""
-    formats = {"201": 10, "203": 12, "": len(value)}
-    if (
-        fmt not in formats
-        or len(value) != formats[fmt]
-        or len(value) not in (10, 12)
-        or not (value.isdigit() and value.isascii())
-    ):
-        raise segment.error(f"invalid date/time {value!r} (format {fmt or 'none'})")
-    if len(value) == 10:
-        value = str(_year(int(value[:2]), prepared.year, past=past)) + value[2:]
-    try:  # int() slices: strptime costs ten times more, per traveller
-        return datetime(
-            int(value[:4]), int(value[4:6]), int(value[6:8]), int(value[8:10]), int(value[10:])
-        )
-    except ValueError:
-        raise segment.error(f"invalid date/time {value!r}") from None
-
-
 def _assemble(parts: list[_Part], *, several: bool) -> Manifest:
     first = parts[0]
     for part in parts[1:]:
@@ -502,187 +397,3 @@ def _flight(m: Manifest) -> tuple[object, ...]:
 
 def _fail(part: _Part, segment: Segment, reason: str, several: bool) -> None:
     raise PaxlstError(segment.position, segment.tag, reason, part.interchange if several else None)
-
-
-# --- writing ---------------------------------------------------------------
-
-
-def write_paxlst(
-    manifest: Manifest,
-    *,
-    version: str = "D:05B",
-    max_travellers_per_part: int | None = None,
-    sender: str = "EGATESIM",
-    recipient: str = "EGATE",
-    reference: str = "1",
-    prepared: datetime | None = None,
-    group: bool = True,
-    una: bool = True,
-    line_breaks: bool = False,
-    single_interchange: bool = False,
-) -> list[str]:
-    """Write `manifest` as PAXLST interchanges, one per message part (or all
-    parts in one interchange with `single_interchange`).
-
-    Without `max_travellers_per_part` (or when the travellers fit) the result
-    is one interchange with one message and no part number; otherwise parts
-    `01:C` ... `nn:F` of at most that many travellers each, in order.
-    `reference` is the interchange control reference (the part number is
-    appended when there are several interchanges); `prepared` (default: the
-    departure time) goes in UNB and anchors two-digit years. `group` wraps
-    messages in UNG/UNE.
-    """
-    if version not in VERSIONS:
-        raise ManifestValueError(0, "UNH", f"unsupported PAXLST version {version!r}")
-    if max_travellers_per_part is not None and max_travellers_per_part < 1:
-        raise ManifestValueError(0, "", f"max_travellers_per_part {max_travellers_per_part} < 1")
-    _check_writable(manifest)
-    prepared = prepared or manifest.departure_time
-    size = max_travellers_per_part or max(1, len(manifest.travellers))
-    travellers = manifest.travellers
-    chunks = [travellers[i : i + size] for i in range(0, len(travellers), size)] or [()]
-    bodies = []
-    for number, chunk in enumerate(chunks, 1):
-        part = None
-        if len(chunks) > 1:
-            part = (f"{number:02d}", "F" if number == len(chunks) else "C")
-        bodies.append(_message_body(manifest, chunk, version, part, prepared, str(number)))
-    batches = [bodies] if single_interchange else [[body] for body in bodies]
-    texts = []
-    for number, batch in enumerate(batches, 1):
-        segments = envelope(
-            batch,
-            message_type="PAXLST",
-            version=version,
-            syntax=_syntax(manifest),
-            sender=sender,
-            recipient=recipient,
-            prepared=prepared,
-            reference=reference if len(batches) == 1 else f"{reference}{number:02d}",
-            group=group,
-        )
-        texts.append(serialize(segments, Delimiters(), una=una, line_breaks=line_breaks))
-    return texts
-
-
-Segments = list[tuple[str, Sequence[Element]]]
-
-
-def _message_body(
-    manifest: Manifest,
-    travellers: Sequence[ManifestTraveller],
-    version: str,
-    part: tuple[str, str] | None,
-    prepared: datetime,
-    message_reference: str,
-) -> Segments:
-    directory, release = version.split(":")
-    flight_ref = f"{manifest.flight}/{manifest.departure_time:%y%m%d%H%M}"
-    unh: list[Element] = [
-        message_reference,
-        ["PAXLST", directory, release, "UN", "IATA"],
-        flight_ref,
-    ]
-    if part is not None:
-        unh.append(list(part))
-    out: Segments = [("UNH", unh), ("BGM", [manifest.kind.value])]
-    if manifest.reporting_party:
-        out.append(("NAD", ["MS", "", "", manifest.reporting_party]))
-    out += [
-        ("TDT", ["20", manifest.flight, "", "", manifest.carrier]),
-        ("LOC", ["125", manifest.departure_airport]),
-        ("DTM", [_dtm_datetime("189", manifest.departure_time, prepared)]),
-        ("LOC", ["87", manifest.arrival_airport]),
-        ("DTM", [_dtm_datetime("232", manifest.arrival_time, prepared)]),
-    ]
-    for traveller in travellers:
-        out += _traveller_segments(traveller, version, prepared)
-    out.append(("CNT", [["42", str(len(travellers))]]))
-    return out
-
-
-def _traveller_segments(t: ManifestTraveller, version: str, prepared: datetime) -> Segments:
-    name = [t.surname, t.given_names] if t.given_names else [t.surname]
-    out: Segments = [("NAD", [t.role.value, "", "", name])]
-    if t.sex is not None:
-        out.append(("ATT", ["2", "", t.sex.value]))
-    if t.birth_date is not None:
-        out.append(("DTM", [_dtm_date("329", t.birth_date, prepared, past=True)]))
-    if t.embarkation is not None:
-        out.append(("LOC", ["178", t.embarkation]))
-    if t.debarkation is not None:
-        out.append(("LOC", ["179", t.debarkation]))
-    if t.nationality is not None:
-        out.append(("NAT", ["2", t.nationality]))
-    if t.pnr is not None:
-        out.append(("RFF", [["AVF", t.pnr]]))
-    if t.reference is not None:
-        out.append(("RFF", [["ABO", t.reference]]))
-    for doc in t.documents:
-        # D:05B qualifies the code with its code list (110) and agency (111).
-        code: Element = [doc.code.value, "110", "111"] if version == "D:05B" else doc.code.value
-        out.append(("DOC", [code, doc.number]))
-        if doc.expiry_date is not None:
-            out.append(("DTM", [_dtm_date("36", doc.expiry_date, prepared, past=False)]))
-        if doc.issuer is not None:
-            out.append(("LOC", ["91", doc.issuer]))
-    return out
-
-
-def _dtm_date(qualifier: str, value: date, prepared: datetime, *, past: bool) -> list[str]:
-    """YYMMDD when the reader's century rule gives the year back, else CCYYMMDD (102)."""
-    if _year(value.year % 100, prepared.year, past=past) == value.year:
-        return [qualifier, value.strftime("%y%m%d")]
-    return [qualifier, f"{value.year:04d}{value:%m%d}", "102"]
-
-
-def _dtm_datetime(qualifier: str, value: datetime, prepared: datetime) -> list[str]:
-    if _year(value.year % 100, prepared.year, past=False) == value.year:
-        return [qualifier, value.strftime("%y%m%d%H%M"), "201"]
-    return [qualifier, f"{value.year:04d}{value:%m%d%H%M}", "203"]
-
-
-def _syntax(manifest: Manifest) -> str:
-    """The smallest character repertoire holding every value: UNOA, UNOC (Latin-1), UNOW (UTF-8)."""
-    text = "".join(
-        f"{t.surname}{t.given_names}{t.pnr or ''}{t.reference or ''}"
-        + "".join(d.number for d in t.documents)
-        for t in manifest.travellers
-    ) + (manifest.flight + manifest.carrier + manifest.reporting_party)
-    if set(text) <= _UNOA:
-        return "UNOA"
-    try:
-        text.encode("latin-1")
-    except UnicodeEncodeError:
-        return "UNOW"
-    return "UNOC"
-
-
-def _check_writable(manifest: Manifest) -> None:
-    required = {
-        "flight": manifest.flight,
-        "departure_airport": manifest.departure_airport,
-        "arrival_airport": manifest.arrival_airport,
-    }
-    for index, t in enumerate(manifest.travellers, 1):
-        required[f"traveller {index} surname"] = t.surname
-        for doc in t.documents:
-            required[f"traveller {index} document number"] = doc.number
-    for what, value in required.items():
-        if not value:
-            raise ManifestValueError(0, "", f"{what} is empty")
-    for what, value in _texts(manifest):
-        if any(ord(c) < 32 or ord(c) == 127 for c in value):
-            raise ManifestValueError(0, "", f"{what} holds a control character: {value!r}")
-
-
-def _texts(manifest: Manifest) -> Iterable[tuple[str, str]]:
-    yield "flight", manifest.flight
-    yield "carrier", manifest.carrier
-    yield "reporting_party", manifest.reporting_party
-    for index, t in enumerate(manifest.travellers, 1):
-        yield f"traveller {index} name", t.surname + t.given_names
-        for value in (t.pnr, t.reference, t.embarkation, t.debarkation):
-            yield f"traveller {index} reference", value or ""
-        for doc in t.documents:
-            yield f"traveller {index} document", doc.number
