@@ -107,6 +107,10 @@ def test_una_absent_gives_the_same_manifest() -> None:
     assert parse_paxlst(HEADER + MESSAGE + TRAILER) == parse_paxlst(EXAMPLE)
 
 
+def test_crlf_line_ends_and_a_byte_order_mark_are_tolerated() -> None:
+    assert parse_paxlst("\ufeff" + EXAMPLE.replace("\n", "\r\n")) == parse_paxlst(EXAMPLE)
+
+
 def test_other_service_characters_from_una() -> None:
     table = str.maketrans({"'": "~", "+": "*", ":": "^", "?": "!"})
     text = "UNA^*.! ~" + (HEADER + MESSAGE + TRAILER).translate(table)
