@@ -325,8 +325,9 @@ def _log_value(row: Mapping[str, str], name: str, line: int, parse: object) -> o
 
 
 def synthetic_schedule(rng: np.random.Generator, flights: int = 300) -> list[Flight]:
-    """A peak day at a large hub: four arrival waves (long-haul early morning, late morning,
-    afternoon, evening), mostly wide-bodies, 80% on contact stands. Used to build the demo schedule."""
+    """A peak day at a large hub: four arrival waves (long-haul early morning, late
+    morning, afternoon, evening), mostly wide-bodies, 80% on contact stands. Used to
+    build the demo schedule."""
     waves = rng.choice(4, size=flights, p=[0.3, 0.25, 0.25, 0.2])
     centre_h = np.array([6.5, 10.0, 14.0, 18.5])[waves]
     spread_h = np.array([1.5, 1.8, 1.8, 1.8])[waves]

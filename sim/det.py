@@ -57,7 +57,7 @@ class DetTable:
                 raise DetTableError(self.source, name, "rates must lie in [0, 1]")
 
     def at(self, threshold: float) -> tuple[float, float]:
-        """(FMR, FNMR) at `threshold`, linearly interpolated; outside the table the end rows apply."""
+        """(FMR, FNMR) at `threshold`, interpolated linearly; beyond the table, its end rows."""
         return (
             float(np.interp(threshold, self.thresholds, self.fmr)),
             float(np.interp(threshold, self.thresholds, self.fnmr)),

@@ -135,7 +135,7 @@ _FIELDS = {
 
 
 def parse_distribution(spec: object) -> Distribution:
-    """A distribution from its scenario form (see the module docstring); raises DistributionError."""
+    """A distribution from its scenario form (module docstring); raises DistributionError."""
     if isinstance(spec, int | float) and not isinstance(spec, bool):
         return Fixed(_positive(spec, "value", spec, zero_ok=True))
     if not isinstance(spec, Mapping):

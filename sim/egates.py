@@ -56,7 +56,7 @@ class Outage:
 
 @dataclass(frozen=True)
 class GateBank:
-    """Gates side by side, supervised by one officer; the bank is closed while the officer is off."""
+    """Gates side by side, supervised by one officer; closed while the officer is off duty."""
 
     name: str
     gates: int

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import simpy
@@ -78,6 +78,9 @@ class Station:
         if self.primary:
             self.hall.waiting += 1
 
+    def on_roster(self, event: SimEvent) -> None:
+        self.set_capacity(cast(int, event.value))
+
     def set_capacity(self, servers: int) -> None:
         self.capacity = servers
         self._pull(self.env.now)
@@ -89,7 +92,7 @@ class Station:
         Timeout(self.env, self.service_s[i], i).callbacks.append(self._done)
 
     def _done(self, event: SimEvent) -> None:
-        i: int = event.value
+        i = cast(int, event.value)
         now = self.env.now
         self.busy -= 1
         self.end_s[i] = now
@@ -261,8 +264,7 @@ class Hall:
             if start <= 0:
                 station.capacity = count
             else:
-                ev = Timeout(self.env, start, count)
-                ev.callbacks.append(lambda e, st=station: st.set_capacity(e.value))
+                Timeout(self.env, start, count).callbacks.append(station.on_roster)
 
     def _tick(self, _: object) -> None:
         assert self.progress is not None
@@ -274,7 +276,7 @@ class Hall:
     # -- routing -------------------------------------------------------------
 
     def _arrive(self, event: SimEvent) -> None:
-        i: int = event.value
+        i = cast(int, event.value)
         now = self.env.now
         self.trace(now, i, EventKind.ARRIVE, "hall")
         nxt = i + 1

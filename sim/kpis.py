@@ -70,7 +70,7 @@ def _visited(r: Records, queue: str) -> npt.NDArray[np.bool_]:
         return ~np.isnan(r.gate_join_s)
     if queue == "secondary":
         return ~np.isnan(r.secondary_join_s)
-    return r.desk_queue == r.desk_names.index(queue)
+    return np.asarray(r.desk_queue == r.desk_names.index(queue), dtype=bool)
 
 
 def queue_kpis(

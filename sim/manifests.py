@@ -20,12 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from egate.manifest import Manifest
 from sim.arrivals import ArrivalsError, Deplaning, Punctuality, Stand
 from sim.streams import Source, Streams
 from sim.travellers import TravellerMix, Travellers, group_of
-
-from egate.manifest import Manifest
-
 
 _UNB = re.compile(r"(?:^|(?<=['\n]))\s*(UNA.{6})?\s*UNB\+", re.S)
 

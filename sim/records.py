@@ -47,7 +47,7 @@ class Event:
 
 @dataclass(frozen=True)
 class QueueLog:
-    """Queue length (travellers waiting, not in service) after each change, from time 0 (length 0)."""
+    """Queue length (travellers waiting, not in service) after each change, from 0 s (length 0)."""
 
     times_s: FloatArray
     lengths: IntArray

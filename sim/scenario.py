@@ -116,7 +116,8 @@ class _Section:
     def __init__(self, data: object, path: str) -> None:
         if not isinstance(data, Mapping):
             raise InvalidValue(path, data, "expected a mapping")
-        self.data, self.path, self.read = data, path, set()
+        self.data, self.path = data, path
+        self.read: set[str] = set()
 
     def key(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name

@@ -19,6 +19,7 @@ A sweep file (YAML/TOML):
 from __future__ import annotations
 
 import enum
+import importlib
 import itertools
 import json
 import math
@@ -197,28 +198,29 @@ def _run_dask(
     workers: int,
     done: Callable[[], None],
 ) -> dict[tuple[int, int], RunKpis]:
-    from distributed import Client, LocalCluster, as_completed as dask_completed
+    # distributed is only partly typed: use it as Any rather than scatter ignores.
+    distributed: Any = importlib.import_module("distributed")
 
     cluster = None
     try:
         if scheduler:
-            client = Client(scheduler)
+            client = distributed.Client(scheduler)
         else:
-            cluster = LocalCluster(
+            cluster = distributed.LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=None,
             )
-            client = Client(cluster)
+            client = distributed.Client(cluster)
     except OSError as exc:
         raise SweepError(scheduler or "LocalCluster", str(exc)) from None
     try:
         scenarios = client.scatter(list(sweep.scenarios), broadcast=True)
         futures = {client.submit(_task, scenarios[p], k, pure=False): (p, k) for p, k in tasks}
         results = {}
-        for f in dask_completed(futures):
+        for f in distributed.as_completed(futures):
             results[futures[f]] = f.result()
             done()
         return results

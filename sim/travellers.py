@@ -23,7 +23,7 @@ StrArray = npt.NDArray[np.str_]
 
 
 class NationalityGroup(enum.IntEnum):
-    """UK Home Office DRT's passenger groups, whose desk times differ (notes, "desk by nationality")."""
+    """UK Home Office DRT's passenger groups; desk times differ (notes, "desk by nationality")."""
 
     NATIONAL = 0
     EEA = 1

@@ -41,7 +41,7 @@ def test_det_table_files(tmp_path: Path) -> None:
     with pytest.raises(DetTableError, match=r"bad.csv: rates must lie in \[0, 1\] \(got 'fnmr'\)"):
         DetTable.load(tmp_path / "bad.csv")
     (tmp_path / "text.csv").write_text("threshold,fmr,fnmr\nlow,0.1,0.1\n", encoding="utf-8")
-    with pytest.raises(DetTableError, match="text.csv line 2: not a number"):
+    with pytest.raises(DetTableError, match=r"text\.csv line 2: not a number"):
         DetTable.load(tmp_path / "text.csv")
     data = small_hall(egates={"gates": 2, "det_table": "missing.csv"})
     with pytest.raises(InvalidValue, match=r"egates\.det_table: .*cannot read"):

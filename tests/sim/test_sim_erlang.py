@@ -20,7 +20,7 @@ def test_erlang_c_formula_gives_the_published_figures() -> None:
     assert wait_quantile(10, 9.0, 1.0, 0.95) == pytest.approx(2.593, abs=5e-4)
     assert erlang_c(1, 0.5) == pytest.approx(0.5)  # M/M/1: P(wait) = rho
     assert wait_quantile(10, 1.0, 1.0, 0.95) == 0.0  # light load: 95% never wait
-    with pytest.raises(ValueError, match="offered load 10.0 must be in"):
+    with pytest.raises(ValueError, match=r"offered load 10\.0 must be in"):
         erlang_c(10, 10.0)
 
 

@@ -61,7 +61,8 @@ def test_kpis_json_has_confidence_intervals(outputs: dict[str, Path]) -> None:
 def test_html_report_is_self_contained(outputs: dict[str, Path]) -> None:
     page = outputs["report"].read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == 2
-    assert "http://" not in page and "https://" not in page
+    assert "http://" not in page
+    assert "https://" not in page
     assert "<h2>Key figures per queue</h2>" in page
 
 
