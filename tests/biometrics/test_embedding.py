@@ -291,3 +291,15 @@ def test_damaged_cached_model_is_rebuilt(tmp_path: Path, people_chips: np.ndarra
     assert embedder.model_path == cached
     assert cached.read_bytes() == good
     assert embedder.embed(people_chips[:1]).shape == (1, 128)
+
+
+def test_one_embedder_serves_several_threads(
+    people_chips: np.ndarray, onnx_embedder: OnnxEmbedder
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = onnx_embedder.embed(people_chips)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(onnx_embedder.embed, [people_chips] * 8))
+    for result in results:
+        np.testing.assert_allclose(result, expected, atol=1e-6)
