@@ -22,7 +22,7 @@ from egate.manifest import (
     TravellerRole,
 )
 from egate.paxlst.errors import ManifestValueError, PaxlstError
-from egate.paxlst.reader import VERSIONS, parse_paxlst, parse_paxlst_parts
+from egate.paxlst.reader import VERSIONS, parse_manifests, parse_paxlst, parse_paxlst_parts
 from egate.paxlst.writer import write_paxlst
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "PaxlstError",
     "PaxlstWarning",
     "TravellerRole",
+    "parse_manifests",
     "parse_paxlst",
     "parse_paxlst_parts",
     "write_paxlst",

@@ -37,23 +37,48 @@ def parse_paxlst(text: str) -> Manifest:
 
 def parse_paxlst_parts(texts: Iterable[str]) -> Manifest:
     """Parse the interchanges of one manifest (parts `01:C` ... `nn:F` in any
-    order, any number of them per interchange) and assemble it."""
+    order, any number of them per interchange) and assemble it. Messages of
+    another manifest (another flight reference, or a crew list beside a
+    passenger list) are an error: see `parse_manifests`."""
+    parts, several = _read_all(texts)
+    first = parts[0]
+    for part in parts[1:]:
+        if _manifest_key(part) != _manifest_key(first):
+            _fail(part, part.message.header, "message belongs to another manifest", several)
+    return _assemble(parts, several=several)
+
+
+def parse_manifests(texts: Iterable[str]) -> tuple[Manifest, ...]:
+    """Every manifest in these interchanges, e.g. a flight's passenger list
+    and crew list, in order of first appearance; each one's parts are
+    assembled and checked as by `parse_paxlst_parts`."""
+    parts, several = _read_all(texts)
+    groups: dict[tuple[str, ManifestKind], list[_Part]] = {}
+    for part in parts:
+        groups.setdefault(_manifest_key(part), []).append(part)
+    return tuple(_assemble(group, several=several) for group in groups.values())
+
+
+def _read_all(texts: Iterable[str]) -> tuple[list[_Part], bool]:
+    """The messages of every interchange, read; and whether there were several texts."""
     parts: list[_Part] = []
     texts = list(texts)
+    several = len(texts) > 1
     for index, text in enumerate(texts, 1):
-        where = index if len(texts) > 1 else None
         try:
             interchange = parse_interchange(text)
-            parts.extend(_read_message(m, interchange) for m in interchange.messages)
             if not interchange.messages:
                 raise EdifactError(1, "UNB", "interchange holds no message")
+            parts.extend(_read_message(m, interchange, index) for m in interchange.messages)
         except EdifactError as e:
-            raise PaxlstError.of(e, where) from e
-        for part in parts:
-            part.interchange = part.interchange or index
+            raise PaxlstError.of(e, index if several else None) from e
     if not parts:
         raise PaxlstError(0, "", "no interchange given")
-    return _assemble(parts, several=len(texts) > 1)
+    return parts, several
+
+
+def _manifest_key(part: _Part) -> tuple[str, ManifestKind]:
+    return part.message.common_access, part.manifest.kind
 
 
 @dataclass
@@ -134,7 +159,7 @@ class _Reader:
         self.traveller = None
 
 
-def _read_message(message: Message, interchange: Interchange) -> _Part:
+def _read_message(message: Message, interchange: Interchange, index: int) -> _Part:
     if message.type != "PAXLST":
         raise message.header.error(f"message type {message.type!r} is not PAXLST")
     if message.version not in VERSIONS:
@@ -162,7 +187,7 @@ def _read_message(message: Message, interchange: Interchange) -> _Part:
             f"CNT+42 says {reader.count} travellers, the message has {len(reader.travellers)}",
         )
     manifest = _manifest(reader, kind, message.header)
-    return _Part(message, manifest, end=end)
+    return _Part(message, manifest, interchange=index, end=end)
 
 
 def _manifest(reader: _Reader, kind: ManifestKind, unh: Segment) -> Manifest:
@@ -354,12 +379,6 @@ _HANDLERS = {
 
 def _assemble(parts: list[_Part], *, several: bool) -> Manifest:
     first = parts[0]
-    for part in parts[1:]:
-        if (part.message.common_access, part.manifest.kind) != (
-            first.message.common_access,
-            first.manifest.kind,
-        ):
-            _fail(part, part.message.header, "message belongs to another manifest", several)
     if len(parts) == 1 and first.message.part is None:
         return first.manifest
     ordered = sorted(parts, key=lambda p: p.message.part.number if p.message.part else 0)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 import string
+from dataclasses import replace
 from datetime import date, datetime
 
 import pytest
@@ -18,6 +19,7 @@ from egate.paxlst import (
     ManifestTraveller,
     PaxlstError,
     TravellerRole,
+    parse_manifests,
     parse_paxlst,
     parse_paxlst_parts,
     write_paxlst,
@@ -171,6 +173,24 @@ def test_all_parts_in_one_interchange() -> None:
     ungrouped = write_paxlst(m, max_travellers_per_part=2, single_interchange=True, group=False)
     assert ungrouped[0].endswith("UNT+16+3'UNZ+3+1'")
     assert parse_paxlst(ungrouped[0]) == m
+
+
+def test_passenger_and_crew_lists_of_one_flight() -> None:
+    passengers = _manifest(travellers=3)
+    crew = replace(_manifest(travellers=2), kind=ManifestKind.CREW)
+    texts = write_paxlst(passengers, max_travellers_per_part=2) + write_paxlst(crew)
+    assert parse_manifests(texts) == (passengers, crew)
+    with pytest.raises(PaxlstError, match=r"interchange 3, segment 3 \(UNH\): .*another manifest"):
+        parse_paxlst_parts(texts)
+    with pytest.raises(PaxlstError, match=r"interchange 1, segment 3 \(UNH\): last part 1 is not"):
+        parse_manifests([texts[0], texts[2]])
+
+
+def test_an_escaped_terminator_before_una_letters_is_data() -> None:
+    # pydifact's Parser.parse looks for "'UNA" anywhere when the text does not
+    # start with UNA; a name "O'UNAIS" released as O?'UNAIS must stay a name.
+    text = _corrupt("NAD+FL+++ERIKSSON", "NAD+FL+++O?'UNAIS")
+    assert parse_paxlst(text).travellers[0].surname == "O'UNAIS"
 
 
 def test_parts_in_separate_interchanges_name_the_interchange() -> None:
