@@ -68,7 +68,8 @@ class Station:
     def join(self, i: int, urgent: bool = False) -> None:
         now = self.env.now
         self.join_s[i] = now
-        self.hall.trace(now, i, EventKind.JOIN, self.name)
+        if self.hall.tracing:
+            self.hall.trace(now, i, EventKind.JOIN, self.name)
         if self.busy < self.capacity and not (self.queue or self.urgent):
             self._start(i, now)
             return
@@ -88,7 +89,8 @@ class Station:
     def _start(self, i: int, now: float) -> None:
         self.busy += 1
         self.start_s[i] = now
-        self.hall.trace(now, i, EventKind.START, self.name)
+        if self.hall.tracing:
+            self.hall.trace(now, i, EventKind.START, self.name)
         Timeout(self.env, self.service_s[i], i).callbacks.append(self._done)
 
     def _done(self, event: SimEvent) -> None:
@@ -96,7 +98,8 @@ class Station:
         now = self.env.now
         self.busy -= 1
         self.end_s[i] = now
-        self.hall.trace(now, i, EventKind.END, self.name)
+        if self.hall.tracing:
+            self.hall.trace(now, i, EventKind.END, self.name)
         self._pull(now)
         self.after(i)
 
@@ -132,6 +135,7 @@ class Hall:
         self.streams = Streams(scenario.seed if seed is None else seed, replication)
         self.env = simpy.Environment()
         self.events: list[Event] | None = [] if trace else None
+        self.tracing = trace  # checked inline: the hot path pays no call when off
         self.progress = progress
         self.waiting = 0
         self.travellers = scenario.arrivals.travellers(self.streams, scenario.mix, scenario.scale)
@@ -278,7 +282,8 @@ class Hall:
     def _arrive(self, event: SimEvent) -> None:
         i = cast(int, event.value)
         now = self.env.now
-        self.trace(now, i, EventKind.ARRIVE, "hall")
+        if self.tracing:
+            self.trace(now, i, EventKind.ARRIVE, "hall")
         nxt = i + 1
         if nxt < len(self.arrival):
             Timeout(self.env, self.arrival[nxt] - now, nxt).callbacks.append(self._arrive)
@@ -289,11 +294,13 @@ class Hall:
             self.overflow.append(i)
             self.over_t.append(now)
             self.over_n.append(len(self.overflow))
-            self.trace(now, i, EventKind.OVERFLOW, "hall")
+            if self.tracing:
+                self.trace(now, i, EventKind.OVERFLOW, "hall")
 
     def _enter(self, i: int, now: float) -> None:
         self.entry[i] = now
-        self.trace(now, i, EventKind.ENTER, "hall")
+        if self.tracing:
+            self.trace(now, i, EventKind.ENTER, "hall")
         if self.uses_gate[i]:
             self.gates.join(i)
         else:
@@ -323,14 +330,16 @@ class Hall:
         now = self.env.now
         self.exit_s[i] = now
         self.exit[i] = how
-        self.trace(now, i, EventKind.EXIT, how.name.lower())
+        if self.tracing:
+            self.trace(now, i, EventKind.EXIT, how.name.lower())
 
     def _after_gate(self, i: int) -> None:
         outcome = self.outcome[i]
         if outcome == GateOutcome.ACCEPT:
             self._leave(i, Exit.EGATE)
             return
-        self.trace(self.env.now, i, EventKind.REFER, GateOutcome(outcome).name.lower())
+        if self.tracing:
+            self.trace(self.env.now, i, EventKind.REFER, GateOutcome(outcome).name.lower())
         if outcome == GateOutcome.WATCHLIST:
             self.secondary.join(i)
         else:
