@@ -185,6 +185,9 @@ def parse_interchange(text: str) -> Interchange:
         first = segments[0] if segments else Segment("", (), 1)
         raise first.error("interchange does not start with UNB")
     unb = segments[0]
+    for index, what in ((1, "sender"), (2, "recipient"), (4, "control reference")):
+        if not unb.value(index):
+            raise unb.error(f"UNB without an interchange {what}")
     last = segments[-1]
     if last.tag != "UNZ" or len(segments) < 2:
         raise last.error("interchange does not end with UNZ")
