@@ -16,6 +16,7 @@ import enum
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from egate import EgateError
 from egate.documents import TravelDocument
 from egate.edifact import EdifactError, Element, envelope, parse_interchange, serialize
 from egate.manifest import DocumentCode, Manifest, ManifestTraveller
@@ -24,6 +25,17 @@ from egate.watchlist import DocumentWatchlist, PersonHit, PersonWatchlist, SltdH
 _TRAVEL_DOCUMENTS = frozenset(
     {DocumentCode.PASSPORT, DocumentCode.IDENTITY_CARD, DocumentCode.PASSPORT_CARD}
 )
+
+
+class AppRulesError(EgateError):
+    """An `AppRules` value is unusable; carries the field and the value."""
+
+    code = "app_rules_invalid"
+
+    def __init__(self, name: str, value: object, rule: str) -> None:
+        self.name = name
+        self.value = value
+        super().__init__(f"{name} {value!r} {rule}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +52,14 @@ class AppRules:
     visa_nationalities: frozenset[str] = frozenset()
     min_validity_days: int = 0
     accepted_documents: frozenset[DocumentCode] = _TRAVEL_DOCUMENTS
+
+    def __post_init__(self) -> None:
+        if self.min_validity_days < 0:
+            raise AppRulesError("min_validity_days", self.min_validity_days, "must be >= 0")
+        codes = {*self.visa_nationalities, *([self.state] if self.state else [])}
+        for code in codes:
+            if not (1 <= len(code) <= 3 and code.replace("<", "").isalpha() and code.isupper()):
+                raise AppRulesError("state code", code, "must be 1-3 upper-case letters")
 
 
 class AppVerdict(enum.Enum):

@@ -9,6 +9,7 @@ from egate.app import (
     AppReasonCode,
     AppResult,
     AppRules,
+    AppRulesError,
     AppVerdict,
     CusresError,
     check_traveller,
@@ -167,6 +168,15 @@ def test_missing_data_is_contact_authority(
     result = _check(_traveller(birth_date=None, nationality=None), sltd, persons)
     assert result.verdict is AppVerdict.CONTACT_AUTHORITY
     assert [r.detail for r in result.reasons] == ["birth date", "nationality"]
+
+
+def test_rules_are_validated() -> None:
+    with pytest.raises(AppRulesError, match="min_validity_days -1 must be >= 0") as info:
+        AppRules(min_validity_days=-1)
+    assert info.value.code == "app_rules_invalid"
+    with pytest.raises(AppRulesError, match="state code 'uto' must be 1-3 upper-case letters"):
+        AppRules(visa_nationalities=frozenset({"uto"}))
+    assert AppRules(state="D<<").state == "D<<"
 
 
 # --- CUSRES --------------------------------------------------------------------
