@@ -261,9 +261,13 @@ def _nat(reader: _Reader, segment: Segment) -> None:
     traveller.nationality = _country(segment, segment.value(1))
 
 
+def is_state_code(code: str) -> bool:
+    """ICAO codes are three characters, some written short outside the MRZ ("D" for D<<)."""
+    return 1 <= len(code) <= 3 and all((c.isalpha() and c.isascii()) or c == "<" for c in code)
+
+
 def _country(segment: Segment, code: str) -> str:
-    # ICAO codes are three characters, some written short outside the MRZ ("D" for D<<).
-    if not 1 <= len(code) <= 3 or not all((c.isalpha() and c.isascii()) or c == "<" for c in code):
+    if not is_state_code(code):
         raise segment.error(f"invalid state code {code!r} (want 1-3 letters)")
     return code
 

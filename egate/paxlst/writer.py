@@ -9,7 +9,7 @@ from egate.edifact import Delimiters, Element, envelope, serialize
 from egate.manifest import Manifest, ManifestTraveller
 from egate.paxlst.dates import resolve_year
 from egate.paxlst.errors import ManifestValueError
-from egate.paxlst.reader import VERSIONS
+from egate.paxlst.reader import VERSIONS, is_state_code
 
 _UNOA = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-()/='+:?!\"%&*;<>")
 
@@ -151,11 +151,7 @@ def _dtm_datetime(qualifier: str, value: datetime, prepared: datetime) -> list[s
 
 def _syntax(manifest: Manifest) -> str:
     """The smallest character repertoire holding every value: UNOA, UNOC (Latin-1), UNOW (UTF-8)."""
-    text = "".join(
-        f"{t.surname}{t.given_names}{t.pnr or ''}{t.reference or ''}"
-        + "".join(d.number for d in t.documents)
-        for t in manifest.travellers
-    ) + (manifest.flight + manifest.carrier + manifest.reporting_party)
+    text = "".join(value or "" for _, value in _texts(manifest))
     if set(text) <= _UNOA:
         return "UNOA"
     try:
@@ -165,31 +161,43 @@ def _syntax(manifest: Manifest) -> str:
     return "UNOC"
 
 
+_REQUIRED = frozenset(
+    {"flight", "departure airport", "arrival airport", "surname", "document number"}
+)
+_MAY_BE_EMPTY = frozenset({"carrier", "reporting party", "given names"})
+
+
 def _check_writable(manifest: Manifest) -> None:
-    required = {
-        "flight": manifest.flight,
-        "departure_airport": manifest.departure_airport,
-        "arrival_airport": manifest.arrival_airport,
-    }
-    for index, t in enumerate(manifest.travellers, 1):
-        required[f"traveller {index} surname"] = t.surname
-        for doc in t.documents:
-            required[f"traveller {index} document number"] = doc.number
-    for what, value in required.items():
-        if not value:
-            raise ManifestValueError(0, "", f"{what} is empty")
+    """Refuse what the reader would refuse or read back differently."""
     for what, value in _texts(manifest):
+        field = what.rpartition(": ")[2]
+        if value is None or (not value and field in _MAY_BE_EMPTY):
+            continue
+        if not value:
+            hint = "" if field in _REQUIRED else " (leave it None instead)"
+            raise ManifestValueError(0, "", f"{what} is empty{hint}")
         if any(ord(c) < 32 or ord(c) == 127 for c in value):
             raise ManifestValueError(0, "", f"{what} holds a control character: {value!r}")
+        if field.endswith("code") and not is_state_code(value):
+            raise ManifestValueError(0, "", f"{what} {value!r} is not 1-3 letters")
 
 
-def _texts(manifest: Manifest) -> Iterable[tuple[str, str]]:
+def _texts(manifest: Manifest) -> Iterable[tuple[str, str | None]]:
+    """Every text value written, named (state codes end in "code")."""
     yield "flight", manifest.flight
     yield "carrier", manifest.carrier
-    yield "reporting_party", manifest.reporting_party
+    yield "reporting party", manifest.reporting_party
+    yield "departure airport", manifest.departure_airport
+    yield "arrival airport", manifest.arrival_airport
     for index, t in enumerate(manifest.travellers, 1):
-        yield f"traveller {index} name", t.surname + t.given_names
-        for value in (t.pnr, t.reference, t.embarkation, t.debarkation):
-            yield f"traveller {index} reference", value or ""
+        who = f"traveller {index}: "
+        yield who + "surname", t.surname
+        yield who + "given names", t.given_names
+        yield who + "nationality code", t.nationality
+        yield who + "embarkation", t.embarkation
+        yield who + "debarkation", t.debarkation
+        yield who + "pnr", t.pnr
+        yield who + "reference", t.reference
         for doc in t.documents:
-            yield f"traveller {index} document", doc.number
+            yield who + "document number", doc.number
+            yield who + "issuer code", doc.issuer

@@ -332,6 +332,14 @@ def test_writer_refuses_what_it_cannot_write() -> None:
     assert info.value.code == "manifest_invalid"
     with pytest.raises(PaxlstError, match="control character"):
         write_paxlst(_manifest(travellers=0, extra=(_traveller(0, surname="A\nB"),)))
+    bad_code = replace(_traveller(0), nationality="GB1")
+    with pytest.raises(
+        PaxlstError, match=r"traveller 1: nationality code 'GB1' is not 1-3 letters"
+    ):
+        write_paxlst(_manifest(travellers=0, extra=(bad_code,)))
+    empty_pnr = replace(_traveller(0), pnr="")
+    with pytest.raises(PaxlstError, match=r"traveller 1: pnr is empty \(leave it None instead\)"):
+        write_paxlst(_manifest(travellers=0, extra=(empty_pnr,)))
     with pytest.raises(PaxlstError, match="max_travellers_per_part 0 < 1"):
         write_paxlst(_manifest(travellers=1), max_travellers_per_part=0)
 
@@ -512,3 +520,39 @@ def test_corrupted_messages_raise_paxlst_error_only(
     except PaxlstError:
         return
     assert isinstance(result, Manifest)
+
+
+ANY_TEXT = st.text(max_size=6)
+WILD_TRAVELLERS = st.builds(
+    ManifestTraveller,
+    role=st.sampled_from(TravellerRole),
+    surname=ANY_TEXT,
+    given_names=ANY_TEXT,
+    nationality=st.none() | ANY_TEXT,
+    documents=st.lists(
+        st.builds(
+            ManifestDocument,
+            code=st.sampled_from(DocumentCode),
+            number=ANY_TEXT,
+            issuer=st.none() | ANY_TEXT,
+        ),
+        max_size=2,
+    ).map(tuple),
+    embarkation=st.none() | ANY_TEXT,
+    pnr=st.none() | ANY_TEXT,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(travellers=st.lists(WILD_TRAVELLERS, max_size=3), flight=ANY_TEXT, carrier=ANY_TEXT)
+def test_writer_refuses_or_round_trips_any_values(
+    travellers: list[ManifestTraveller], flight: str, carrier: str
+) -> None:
+    manifest = replace(_manifest(travellers=0, flight=flight), travellers=tuple(travellers))
+    manifest = replace(manifest, carrier=carrier)
+    try:
+        texts = write_paxlst(manifest)
+    except PaxlstError as e:
+        assert e.code == "manifest_invalid"
+        return
+    assert parse_paxlst_parts(texts) == manifest
