@@ -17,6 +17,7 @@ from egate.paxlst import (
     ManifestDocument,
     ManifestKind,
     ManifestTraveller,
+    ManifestValueError,
     PaxlstError,
     TravellerRole,
     parse_manifests,
@@ -552,7 +553,6 @@ def test_writer_refuses_or_round_trips_any_values(
     manifest = replace(manifest, carrier=carrier)
     try:
         texts = write_paxlst(manifest)
-    except PaxlstError as e:
-        assert e.code == "manifest_invalid"
+    except ManifestValueError:
         return
     assert parse_paxlst_parts(texts) == manifest
