@@ -147,6 +147,7 @@ def test_multi_part_messages_are_assembled_in_order() -> None:
     m = parse_paxlst(_multipart([("02", "C"), ("01", "C"), ("03", "F")]))
     assert len(m.travellers) == 3
     assert {t.surname for t in m.travellers} == {"ERIKSSON"}
+    assert len(parse_paxlst(_multipart([("01", "F")])).travellers) == 1
 
 
 @pytest.mark.parametrize(
