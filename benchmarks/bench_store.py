@@ -116,7 +116,8 @@ def batches(p: Params) -> Iterator[tuple[list[str], dict[str, Any]]]:
     for lo in range(0, p.rows, p.batch):
         n = min(p.batch, p.rows - lo)
         rows = np.arange(lo, lo + n, dtype=np.int64)
-        opened = start_us + rows * span_us // p.rows + rng.integers(0, 1000, n)
+        # step first: rows * span_us would overflow int64 at 10^7 rows
+        opened = start_us + rows * (span_us // p.rows) + rng.integers(0, 1000, n)
         closed = opened + rng.integers(6_000_000, 40_000_000, n)
         refer = rng.random(n) < 0.08
         reason_idx = rng.integers(0, len(REASONS), n)
@@ -397,6 +398,11 @@ def run_backend(name: str, url: str, p: Params, sqlite_path: Path | None) -> dic
     index_s = time.perf_counter() - t1
     print(f"[{name}] loaded in {load_s:.0f} s, indexes in {index_s:.0f} s", file=sys.stderr)
 
+    with store.read() as r:
+        newest = r.transactions.search(TransactionQuery(limit=1))[0].opened_at
+        oldest = r.transactions.search(TransactionQuery(end=START + timedelta(days=1), limit=1))
+    if not (oldest and START <= newest <= START + timedelta(days=p.days)):
+        sys.exit(f"[{name}] synthetic opened_at out of range: newest {newest}, oldest {oldest}")
     with store.engine.connect() as conn:
         total = conn.execute(text("SELECT count(*) FROM transactions")).scalar_one()
         sample_ids = [
@@ -510,7 +516,7 @@ def main() -> None:
     ap.add_argument(
         "--audit-records",
         type=int,
-        default=200_000,
+        default=100_000,
         help="audit chain length for the append/verify timing (0: skip)",
     )
     ap.add_argument(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,9 @@ from egate.store.watchlists import Manifests, Watchlists
 
 if TYPE_CHECKING:
     from alembic.config import Config
+
+
+_MIGRATION_LOCK = 0x65676174_65000001  # arbitrary 64-bit key: "egate" + 1
 
 
 def utc_now() -> datetime:
@@ -101,17 +104,25 @@ class Store:
         self.engine.dispose()
 
     def upgrade(self, revision: str = "head") -> None:
-        """Run the Alembic migrations shipped in `egate/migrations` up to `revision`."""
+        """Run the Alembic migrations shipped in `egate/migrations` up to `revision`.
+
+        Safe when several workers start at once: they take turns (a PostgreSQL advisory
+        lock; SQLite's write lock), and those after the first find nothing to do.
+        """
         from alembic import command
 
-        with self.engine.begin() as connection:
+        with self._writer.begin() as connection:
+            if self.dialect == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
             command.upgrade(alembic_config(connection), revision)
 
     def downgrade(self, revision: str) -> None:
         """Run the migrations down to `revision` (`base` drops every table)."""
         from alembic import command
 
-        with self.engine.begin() as connection:
+        with self._writer.begin() as connection:
             command.downgrade(alembic_config(connection), revision)
 
     @contextmanager

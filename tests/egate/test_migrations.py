@@ -3,6 +3,7 @@ and ship inside the package."""
 
 from __future__ import annotations
 
+import threading
 from importlib import resources
 
 from alembic.autogenerate import compare_metadata
@@ -32,6 +33,29 @@ def test_migrations_produce_the_models_schema(database_url: str) -> None:
     store.upgrade()
     store.upgrade()  # a second upgrade is a no-op
     store.close()
+    assert schema_diff(database_url) == []
+
+
+def test_workers_starting_together_migrate_once(database_url: str) -> None:
+    stores = [Store(database_url) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    errors: list[BaseException] = []
+
+    def start(store: Store) -> None:
+        barrier.wait()
+        try:
+            store.upgrade()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    for s in stores:
+        s.close()
+    assert errors == []
     assert schema_diff(database_url) == []
 
 
