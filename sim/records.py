@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sim import SimError
 from sim.rosters import Roster
 from sim.travellers import DOCUMENT_TYPES, FloatArray, IntArray, NationalityGroup, Travellers
 
@@ -153,3 +154,53 @@ def write_records(records: list[Records], path: Path) -> Path:
 
         pacsv.write_csv(table, path)
     return path
+
+
+class RecordsInvariantError(SimError):
+    """A replication's records break conservation or Little's law (a simulator bug)."""
+
+    code = "records_invariant"
+
+    def __init__(self, what: str, value: object) -> None:
+        self.value = value
+        super().__init__(f"records invariant broken: {what} (got {value!r})")
+
+
+_WAITS = {
+    "egates": ("gate_join_s", "gate_start_s"),
+    "secondary": ("secondary_join_s", "secondary_start_s"),
+}
+
+
+def verify_records(r: Records) -> None:
+    """Check what must hold on every run: each arrival leaves through exactly one exit, at
+    or after it arrived, and each queue's logged length integrates to the sum of the
+    waits recorded per traveller (Little's law, L = lambda W, over the whole run)."""
+    if np.any(r.exit < 0):
+        raise RecordsInvariantError("travellers never left", int(np.sum(r.exit < 0)))
+    if np.any(r.exit_s < r.travellers.arrival_s) or np.any(np.isnan(r.exit_s)):
+        raise RecordsInvariantError(
+            "exit before arrival", int(np.argmin(r.exit_s - r.travellers.arrival_s))
+        )
+    last = {
+        Exit.EGATE: r.gate_end_s,
+        Exit.DESK: r.desk_end_s,
+        Exit.SECONDARY: r.secondary_end_s,
+    }
+    for how, end in last.items():
+        mask = r.exit == how
+        if not np.array_equal(r.exit_s[mask], end[mask]):
+            raise RecordsInvariantError(
+                f"{how.name.lower()} exit not at the end of that service", how
+            )
+    waits = {q: getattr(r, s) - getattr(r, j) for q, (j, s) in _WAITS.items()}
+    for k, name in enumerate(r.desk_names):
+        waits[name] = np.where(r.desk_queue == k, r.desk_start_s - r.desk_join_s, np.nan)
+    waits["overflow"] = r.entry_s - r.travellers.arrival_s
+    for queue, wait in waits.items():
+        total = float(np.nansum(wait))
+        area = r.logs[queue].area(r.end_s)
+        if abs(area - total) > 1e-6 * max(1.0, total):
+            raise RecordsInvariantError(
+                f"Little's law at {queue}: area {area} vs sum of waits", total
+            )

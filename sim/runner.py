@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sim.hall import simulate
 from sim.kpis import RunKpis, Summary, json_ready, run_kpis, summarise
-from sim.records import Records, write_records
+from sim.records import Records, verify_records, write_records
 from sim.scenario import Scenario
 
 
@@ -28,7 +28,9 @@ class RunResult:
 
 
 def kpis_of(scenario: Scenario, records: Records) -> RunKpis:
-    """The KPIs of one replication, with the scenario's service levels and warm-up."""
+    """The KPIs of one replication, with the scenario's service levels and warm-up, after
+    checking conservation and Little's law on its records (`verify_records`)."""
+    verify_records(records)
     limits = {q: scenario.service_level(q).max_wait_s for q in scenario.queues}
     return run_kpis(records, scenario.queues, limits, warmup_s=scenario.warmup_s)
 

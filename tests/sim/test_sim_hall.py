@@ -149,3 +149,21 @@ def test_gate_outage_and_closed_bank_reduce_capacity() -> None:
     busy = _in_service(r.gate_start_s, r.gate_end_s, starts)
     window = (starts > 1200 + 120) & (starts < 2400)
     assert busy[window].max() <= 1
+
+
+def test_every_run_verifies_its_records_and_tampering_is_caught(small_scenario: Scenario) -> None:
+    import dataclasses
+
+    from sim.records import RecordsInvariantError, verify_records
+
+    r = _records(small_scenario)
+    verify_records(r)
+    lost = r.exit.copy()
+    lost[7] = -1
+    with pytest.raises(RecordsInvariantError, match=r"travellers never left \(got 1\)"):
+        verify_records(dataclasses.replace(r, exit=lost))
+    late = r.gate_start_s.copy()
+    k = int(np.flatnonzero(~np.isnan(late))[0])
+    late[k] += 5.0
+    with pytest.raises(RecordsInvariantError, match="Little's law at egates"):
+        verify_records(dataclasses.replace(r, gate_start_s=late))
