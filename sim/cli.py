@@ -158,7 +158,7 @@ def sweep_command(
     default=None,
     help="Also write the output folder (records, KPIs, plots, HTML report).",
 )
-@click.option("--replications", "-r", type=click.IntRange(min=1), help="Default: 3.")
+@click.option("--replications", "-r", type=click.IntRange(min=1), help="Default: 5.")
 def demo_command(out: Path | None, replications: int | None) -> None:
     """Simulate a peak day at a large airport (300 flights, ~100,000 travellers) and print KPIs."""
     from sim import SimError
