@@ -335,17 +335,18 @@ def plot_service_level(result: SweepResult, path: Path) -> Path:
             label = (
                 ", ".join(f"{k.split('.')[-1]}={v}" for k, v in zip(others, ctx, strict=True)) or q
             )
-            ax.errorbar(
-                xs,
-                [e.mean * 100 for e in est],
-                yerr=[
-                    [(e.mean - e.low) * 100 if e.n > 1 else 0 for e in est],
-                    [(e.high - e.mean) * 100 if e.n > 1 else 0 for e in est],
-                ],
-                marker="o",
-                capsize=3,
-                label=label,
-            )
+            # Shares live in [0, 100]: clip the interval (with few replications the t
+            # interval can reach past either end).
+            mean = [e.mean * 100 for e in est]
+            low = [max(0.0, e.low * 100) if e.n > 1 else m for e, m in zip(est, mean, strict=True)]
+            high = [
+                min(100.0, e.high * 100) if e.n > 1 else m for e, m in zip(est, mean, strict=True)
+            ]
+            yerr = [
+                [m - lo for m, lo in zip(mean, low, strict=True)],
+                [hi - m for m, hi in zip(mean, high, strict=True)],
+            ]
+            ax.errorbar(xs, mean, yerr=yerr, marker="o", capsize=3, label=label)
         ax.axhline(sweep.scenarios[0].service_level(q).share * 100, linestyle=":", color="grey")
         ax.set_title(q)
         ax.set_xlabel(sweep.plot)
@@ -353,6 +354,7 @@ def plot_service_level(result: SweepResult, path: Path) -> Path:
             values = sweep.parameters[sweep.plot]
             ax.set_xticks(range(len(values)), [str(v) for v in values], fontsize=6)
         ax.set_ylabel("within service level (%)")
+        ax.set_ylim(-2, 102)
         ax.grid(alpha=0.3)
         if len(groups) > 1 and len(groups) <= 8:
             ax.legend(fontsize=7)
