@@ -41,7 +41,7 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from biometrics.matcher import Gallery, GalleryDtype, Searcher  # noqa: E402
+from biometrics.matcher import Gallery, GalleryDtype, Searcher
 
 DIM = 128
 K = 10
@@ -117,15 +117,22 @@ def read_bandwidth(gallery: Gallery) -> float:
     return best
 
 
-def timed(fn: Callable[[Array], Any], batches: list[Array]) -> tuple[list[float], list[Any]]:
-    """Seconds per call (first call is a discarded warm-up) and the results."""
+def timed(
+    fn: Callable[[Array], Any], batches: list[Array], budget_s: float, min_runs: int = 3
+) -> list[float]:
+    """Seconds per call: one discarded warm-up, then calls over `batches` (cycling) until
+    `budget_s` has passed and at least `min_runs` were timed, at most 50."""
     fn(batches[0])
-    seconds, results = [], []
-    for q in batches:
+    seconds: list[float] = []
+    started = time.perf_counter()
+    while len(seconds) < 50 and (
+        len(seconds) < min_runs or time.perf_counter() - started < budget_s
+    ):
+        q = batches[len(seconds) % len(batches)]
         start = time.perf_counter()
-        results.append(fn(q))
+        fn(q)
         seconds.append(time.perf_counter() - start)
-    return seconds, results
+    return seconds
 
 
 def numpy_search(gallery: Gallery, q: Array) -> Array:
@@ -157,14 +164,9 @@ def summary(seconds: list[float], batch: int) -> dict[str, Any]:
     }
 
 
-def batches_for(queries: Array, batch: int, runs: int) -> list[Array]:
-    return [queries[(i * batch) % len(queries) :][:batch] for i in range(runs)]
-
-
-def runs_for(n: int, batch: int, budget_s: float) -> int:
-    # ~ seconds per batch at 0.05 ns per (query x template) pair, at least 5 runs.
-    estimate = max(n * max(batch, 16) * 5e-11, 1e-3)
-    return int(min(50, max(5, budget_s / estimate)))
+def batches_for(queries: Array, batch: int) -> list[Array]:
+    """Distinct batches of `batch` queries (as many as the query set holds, at least one)."""
+    return [queries[i : i + batch] for i in range(0, max(len(queries) - batch, 0) + 1, batch)]
 
 
 def bench_size(n: int, args: argparse.Namespace, out: dict[str, Any]) -> None:
@@ -172,9 +174,12 @@ def bench_size(n: int, args: argparse.Namespace, out: dict[str, Any]) -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     rng = np.random.default_rng(12345)
-    queries = unit_vectors(rng, max(args.accuracy_queries, 64 * 8))
+    accuracy = args.accuracy_queries if n < 5_000_000 else args.accuracy_queries_large
+    queries = unit_vectors(rng, max(accuracy, 64 * 8))
     row: dict[str, Any] = {"n": n, "k": K, "dim": DIM}
-    log = lambda *a: print(f"[N={n:,}]", *a, flush=True)  # noqa: E731
+
+    def log(*parts: object) -> None:
+        print(f"[N={n:,}]", *parts, flush=True)
 
     start = time.perf_counter()
     g32 = build_gallery(work / "f32", n, seed=n)
@@ -183,7 +188,7 @@ def bench_size(n: int, args: argparse.Namespace, out: dict[str, Any]) -> None:
     row["read_bandwidth_gb_s"] = round(bandwidth / 1e9, 2)
     log(f"built in {row['build_f32_s']} s; read bandwidth {bandwidth / 1e9:.1f} GB/s")
 
-    accuracy_q = queries[: args.accuracy_queries]
+    accuracy_q = queries[:accuracy]
     ours: dict[str, Any] = {}
     top1: dict[str, Array] = {}
     for dtype in (GalleryDtype.FLOAT32, GalleryDtype.FLOAT16):
@@ -193,10 +198,14 @@ def bench_size(n: int, args: argparse.Namespace, out: dict[str, Any]) -> None:
         vector_bytes = n * DIM * dtype.numpy.itemsize
         floor_s = vector_bytes / bandwidth
         with Searcher(gallery, threads=args.threads) as searcher:
-            entry: dict[str, Any] = {"gallery_bytes": vector_bytes, "floor_ms": round(floor_s * 1e3, 3)}
+            entry: dict[str, Any] = {
+                "gallery_bytes": vector_bytes,
+                "floor_ms": round(floor_s * 1e3, 3),
+            }
             for batch in args.batches:
-                runs = runs_for(n, batch, args.budget_s)
-                seconds, _ = timed(lambda q: searcher.search(q, K), batches_for(queries, batch, runs))
+                seconds = timed(
+                    lambda q: searcher.search(q, K), batches_for(queries, batch), args.budget_s
+                )
                 entry[f"B{batch}"] = summary(seconds, batch)
                 if batch == 1:
                     entry["B1"]["ratio_to_floor"] = round(statistics.median(seconds) / floor_s, 3)
@@ -211,12 +220,15 @@ def bench_size(n: int, args: argparse.Namespace, out: dict[str, Any]) -> None:
         if dtype is GalleryDtype.FLOAT32:
             numpy_entry: dict[str, Any] = {}
             for batch in args.batches:
-                runs = max(3, runs_for(n, batch, args.budget_s) // 3)
-                seconds, _ = timed(lambda q: numpy_search(g32, q), batches_for(queries, batch, runs))
+                seconds = timed(
+                    lambda q: numpy_search(g32, q), batches_for(queries, batch), args.budget_s
+                )
                 numpy_entry[f"B{batch}"] = summary(seconds, batch)
                 log(f"numpy B={batch}: {numpy_entry[f'B{batch}']}")
             agree = numpy_search(g32, accuracy_q[:256])
-            numpy_entry["top10_identical_to_ours"] = float(np.mean(np.all(agree == ours_topk[:256], axis=1)))
+            numpy_entry["top10_identical_to_ours"] = float(
+                np.mean(np.all(agree == ours_topk[:256], axis=1))
+            )
             row["numpy"] = numpy_entry
         else:
             gallery.close()
@@ -228,13 +240,12 @@ def bench_size(n: int, args: argparse.Namespace, out: dict[str, Any]) -> None:
 
     row["faiss"] = bench_faiss(g32, queries, accuracy_q, top1["float32"], args, log)
     g32.close()
-    del g32
     gc.collect()
-    for dtype in ("float32", "float16"):
+    for name in ("float32", "float16"):
         for batch in args.batches:
             key = f"B{batch}"
-            ours[dtype][key]["ratio_to_faiss"] = round(
-                ours[dtype][key]["queries_per_s"] / row["faiss"][key]["queries_per_s"], 3
+            ours[name][key]["ratio_to_faiss"] = round(
+                ours[name][key]["queries_per_s"] / row["faiss"][key]["queries_per_s"], 3
             )
     row["max_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
     shutil.rmtree(work, ignore_errors=True)
@@ -258,36 +269,44 @@ def bench_faiss(
     # The gallery files are no longer needed: free their page cache before FAISS runs.
     g32.close()
     shutil.rmtree(g32.path)
-    n = index.ntotal
+    default_threshold = faiss.cvar.distance_compute_blas_threshold
     entry: dict[str, Any] = {}
     for batch in args.batches:
         best: dict[str, Any] | None = None
         # FAISS uses BLAS when the batch has >= threshold queries, its SIMD scan otherwise.
         for threshold, path in ((batch, "blas"), (batch + 1, "simd")):
             faiss.cvar.distance_compute_blas_threshold = threshold
-            runs = runs_for(n, batch, args.budget_s)
-            seconds, _ = timed(lambda q: index.search(q, K), batches_for(queries, batch, runs))
+            seconds = timed(
+                lambda q: index.search(q, K), batches_for(queries, batch), args.budget_s
+            )
             result = summary(seconds, batch) | {"path": path, "blas_threshold": threshold}
             log(f"faiss B={batch} {path}: {result}")
             if best is None or result["queries_per_s"] > best["queries_per_s"]:
                 best = result
         assert best is not None
         entry[f"B{batch}"] = best
-    faiss.cvar.distance_compute_blas_threshold = 20
+    faiss.cvar.distance_compute_blas_threshold = 1
     _, labels = index.search(accuracy_q, 1)
     entry["top1_equal_ours_fp32"] = float(np.mean(labels[:, 0] == ours_top1))
-    del index
-    gc.collect()
+    faiss.cvar.distance_compute_blas_threshold = default_threshold
+    index.reset()  # frees the copy of the gallery now, not at the next collection
     return entry
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--accuracy-queries", type=int, default=2048)
-    parser.add_argument("--budget-s", type=float, default=6.0, help="rough seconds per configuration")
+    parser.add_argument(
+        "--budget-s", type=float, default=10.0, help="seconds timed per configuration (>= 3 runs)"
+    )
+    parser.add_argument(
+        "--accuracy-queries-large", type=int, default=1024, help="accuracy queries for N >= 5M"
+    )
     parser.add_argument("--workdir", default="/tmp/egate-bench-matcher")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "matcher.json"))
     args = parser.parse_args()
@@ -316,14 +335,14 @@ def print_table(out: dict[str, Any]) -> None:
             for key in [k for k in entry if k.startswith("B") and k[1:].isdigit()]:
                 ours, faiss_q = entry[key], row["faiss"][key]
                 numpy_q = row["numpy"][key]["queries_per_s"] if dtype == "float32" else "-"
-                floor = (
-                    f"{ours['median_ms']:.1f} / {entry['floor_ms']:.1f} = {ours['ratio_to_floor']:.2f}x"
-                    if key == "B1"
-                    else ""
-                )
+                floor = ""
+                if key == "B1":
+                    floor = f"{ours['median_ms']:.1f} / {entry['floor_ms']:.1f}"
+                    floor += f" = {ours['ratio_to_floor']:.2f}x"
                 print(
-                    f"| {row['n']:,} | {dtype} | {ours['batch']} | {ours['queries_per_s']:.1f} | {numpy_q} "
-                    f"| {faiss_q['queries_per_s']:.1f} ({faiss_q['path']}) | {ours['ratio_to_faiss']:.2f} | {floor} |"
+                    f"| {row['n']:,} | {dtype} | {ours['batch']} | {ours['queries_per_s']:.1f} "
+                    f"| {numpy_q} | {faiss_q['queries_per_s']:.1f} ({faiss_q['path']}) "
+                    f"| {ours['ratio_to_faiss']:.2f} | {floor} |"
                 )
         print(
             f"| {row['n']:,} | fp16 top-1 == fp32: {row['ours']['fp16_top1_equal_fp32']:.4f}; "

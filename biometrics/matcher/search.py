@@ -200,6 +200,8 @@ class Searcher:
         ort = self._ort
         device = ("cuda", self._device_id)
         q_device = ort.OrtValue.ortvalue_from_numpy(q, *device)
+        for stale in [i for i in self._copies if i >= len(blocks)]:
+            del self._copies[stale]
         binding = self._session.io_binding()
         binding.bind_ortvalue_input("queries", q_device)
         results = []
@@ -229,8 +231,6 @@ class Searcher:
                 ),
             )
             self._copies[block.index] = cached
-        for stale in [i for i in self._copies if i * self.gallery.block_size >= len(self.gallery)]:
-            del self._copies[stale]
         return cached[1], cached[2]
 
     def _rerank(
