@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -19,7 +19,6 @@ from typing import Any, Protocol
 import yaml
 
 from egate.policy import GatePolicy, PolicyError
-from sim import SimError
 from sim.arrivals import (
     ArrivalsError,
     Deplaning,
@@ -28,44 +27,43 @@ from sim.arrivals import (
     PoissonSource,
     Punctuality,
     Stand,
-    _clock_s,
     read_schedule,
 )
 from sim.desks import DeskConfig, DeskQueue, SecondaryConfig, _drt_desk_times
 from sim.det import DetTable
-from sim.distributions import Distribution, DistributionError, parse_distribution
 from sim.egates import EGateConfig, GateBank, GateSteps, Outage
 from sim.rosters import Roster
 from sim.streams import Streams
 from sim.travellers import NationalityGroup, TravellerMix, Travellers
+from sim.validation import (
+    InvalidValue,
+    MissingKey,
+    ScenarioError,
+    Section,
+    UnknownKey,
+    UnservedQueue,
+    clock,
+    group,
+    groups,
+    roster,
+)
 
-
-class ScenarioError(SimError):
-    """A scenario that cannot run; `path` is the dotted key, `value` what was found there."""
-
-    code = "invalid_scenario"
-
-    def __init__(self, path: str, value: object, reason: str) -> None:
-        self.path = path
-        self.value = value
-        self.reason = reason
-        super().__init__(f"{path or 'scenario'}: {reason} (got {value!r})")
-
-
-class UnknownKey(ScenarioError):
-    code = "unknown_key"
-
-
-class MissingKey(ScenarioError):
-    code = "missing_key"
-
-
-class InvalidValue(ScenarioError):
-    code = "invalid_value"
-
-
-class UnservedQueue(ScenarioError):
-    code = "unserved_queue"
+__all__ = [
+    "BUILTIN",
+    "ArrivalSource",
+    "InvalidValue",
+    "MissingKey",
+    "Scenario",
+    "ScenarioError",
+    "ServiceLevel",
+    "UnknownKey",
+    "UnservedQueue",
+    "apply_overrides",
+    "builtin_path",
+    "load_scenario",
+    "parse_scenario",
+    "read_mapping",
+]
 
 
 class ArrivalSource(Protocol):
@@ -110,163 +108,12 @@ class Scenario:
 # -- reading -------------------------------------------------------------------
 
 
-class _Section:
-    """A mapping being read: typed getters with ranges; `close()` rejects unread keys."""
-
-    def __init__(self, data: object, path: str) -> None:
-        if not isinstance(data, Mapping):
-            raise InvalidValue(path, data, "expected a mapping")
-        self.data, self.path = data, path
-        self.read: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def has(self, name: str) -> bool:
-        return name in self.data
-
-    def raw(self, name: str, default: Any = ...) -> Any:
-        self.read.add(name)
-        if name not in self.data:
-            if default is ...:
-                raise MissingKey(self.key(name), None, "required key is missing")
-            return default
-        return self.data[name]
-
-    def section(self, name: str, *, required: bool = False) -> _Section:
-        return _Section(self.raw(name, ... if required else {}), self.key(name))
-
-    def number(
-        self,
-        name: str,
-        default: Any = ...,
-        *,
-        low: float = 0.0,
-        high: float = math.inf,
-        low_open: bool = False,
-        integer: bool = False,
-    ) -> Any:
-        value = self.raw(name, default)
-        if value is None and default is None:
-            return None
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or (integer and not isinstance(value, int))
-        ):
-            raise InvalidValue(
-                self.key(name), value, f"must be {'an integer' if integer else 'a number'}"
-            )
-        if not math.isfinite(value) or value < low or value > high or (low_open and value == low):
-            bound = f"{'>' if low_open else '>='} {low}" + (
-                f" and <= {high}" if high < math.inf else ""
-            )
-            raise InvalidValue(self.key(name), value, f"must be {bound}")
-        return value
-
-    def boolean(self, name: str, default: bool) -> bool:
-        value = self.raw(name, default)
-        if not isinstance(value, bool):
-            raise InvalidValue(self.key(name), value, "must be true or false")
-        return value
-
-    def text(self, name: str, default: Any = ...) -> Any:
-        value = self.raw(name, default)
-        if value is None and default is None:
-            return None
-        if not isinstance(value, str):
-            raise InvalidValue(self.key(name), value, "must be a string")
-        return value
-
-    def dist(self, name: str, default: Distribution) -> Distribution:
-        if name not in self.data:
-            self.read.add(name)
-            return default
-        try:
-            return parse_distribution(self.raw(name))
-        except DistributionError as exc:
-            raise InvalidValue(self.key(name), exc.value, exc.reason) from None
-
-    def path_value(self, name: str, base: Path) -> Path:
-        value = self.text(name)
-        path = Path(value)
-        return path if path.is_absolute() else base / path
-
-    def close(self) -> None:
-        extra = sorted(set(map(str, self.data)) - self.read)
-        if extra:
-            raise UnknownKey(self.key(extra[0]), self.data[extra[0]], "unknown key")
-
-    def items(self) -> Iterator[tuple[str, Any]]:
-        for k in list(self.data):
-            self.read.add(k)
-            yield str(k), self.data[k]
-
-
-def _group(path: str, label: object) -> NationalityGroup:
-    try:
-        return NationalityGroup.from_label(str(label))
-    except KeyError:
-        choices = [g.label for g in NationalityGroup]
-        raise InvalidValue(
-            path, label, f"unknown nationality group; expected one of {choices}"
-        ) from None
-
-
-def _groups(path: str, value: object) -> frozenset[NationalityGroup]:
-    if value == "all" or value == ["all"]:
-        return frozenset(NationalityGroup)
-    if not isinstance(value, list) or not value:
-        raise InvalidValue(path, value, "must be 'all' or a non-empty list of nationality groups")
-    return frozenset(_group(f"{path}[{k}]", v) for k, v in enumerate(value))
-
-
-def _time(path: str, value: object) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return _clock_s(value)
-        except ValueError:
-            pass
-    raise InvalidValue(path, value, "must be seconds >= 0 or HH:MM[:SS]")
-
-
-def _roster(sec: _Section, *, staff_key: str = "staff", default: int | None = None) -> Roster:
-    if sec.has("roster"):
-        if sec.has(staff_key):
-            raise InvalidValue(
-                sec.key(staff_key), sec.raw(staff_key), "give either staff or roster, not both"
-            )
-        raw = sec.raw("roster")
-        where = sec.key("roster")
-        if not isinstance(raw, list) or not raw:
-            raise InvalidValue(where, raw, "must be a non-empty list of [time, count] pairs")
-        steps = []
-        for k, pair in enumerate(raw):
-            if not (isinstance(pair, list | tuple) and len(pair) == 2):
-                raise InvalidValue(f"{where}[{k}]", pair, "must be a [time, count] pair")
-            count = pair[1]
-            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-                raise InvalidValue(f"{where}[{k}]", count, "count must be an integer >= 0")
-            steps.append((_time(f"{where}[{k}]", pair[0]), count))
-        times = [t for t, _ in steps]
-        if times != sorted(times) or len(set(times)) != len(times):
-            raise InvalidValue(where, times, "times must be strictly increasing")
-        if steps[0][0] != 0.0:
-            steps.insert(0, (0.0, 0))
-        return Roster(tuple(steps))
-    return Roster.constant(
-        sec.number(staff_key, default if default is not None else ..., integer=True)
-    )
-
-
-def _mix(sec: _Section, base: TravellerMix | None = None) -> TravellerMix:
+def _mix(sec: Section, base: TravellerMix | None = None) -> TravellerMix:
     base = base or TravellerMix.default()
     groups = dict(base.groups)
     if sec.has("groups"):
         g = sec.section("groups")
-        groups = {_group(g.key(k), k): g.number(k) for k, _ in list(g.items())}
+        groups = {group(g.key(k), k): g.number(k) for k, _ in list(g.items())}
         if sum(groups.values()) <= 0:
             raise InvalidValue(g.path, groups, "group shares must not all be zero")
     mix = TravellerMix(
@@ -280,7 +127,7 @@ def _mix(sec: _Section, base: TravellerMix | None = None) -> TravellerMix:
     return mix
 
 
-def _arrivals(sec: _Section, base_dir: Path, mix: TravellerMix) -> tuple[ArrivalSource, float]:
+def _arrivals(sec: Section, base_dir: Path, mix: TravellerMix) -> tuple[ArrivalSource, float]:
     scale = sec.number("scale", 1.0, low=0.0, low_open=True)
     kinds = [k for k in ("flights", "poisson", "log", "paxlst") if sec.has(k)]
     if len(kinds) != 1:
@@ -314,7 +161,7 @@ def _arrivals(sec: _Section, base_dir: Path, mix: TravellerMix) -> tuple[Arrival
             except ArrivalsError as exc:
                 raise InvalidValue(src.key("schedule"), exc.value, str(exc)) from None
             origins = src.section("origins")
-            origin_mixes = {k: _mix(_Section(v, origins.key(k)), mix) for k, v in origins.items()}
+            origin_mixes = {k: _mix(Section(v, origins.key(k)), mix) for k, v in origins.items()}
             source = FlightSource(flights, punctuality, deplaning, origin_mixes)
         else:
             from sim.manifests import ManifestSource, read_manifests
@@ -342,7 +189,7 @@ def _arrivals(sec: _Section, base_dir: Path, mix: TravellerMix) -> tuple[Arrival
     return source, scale
 
 
-def _punctuality(sec: _Section) -> Punctuality:
+def _punctuality(sec: Section) -> Punctuality:
     d = Punctuality()
     p = Punctuality(
         late_share=sec.number("late_share", d.late_share, high=1.0),
@@ -360,7 +207,7 @@ def _punctuality(sec: _Section) -> Punctuality:
     return p
 
 
-def _deplaning(sec: _Section) -> Deplaning:
+def _deplaning(sec: Section) -> Deplaning:
     d = Deplaning()
     doors = dict(d.doors)
     if sec.has("doors"):
@@ -380,7 +227,7 @@ def _deplaning(sec: _Section) -> Deplaning:
     return out
 
 
-def _egates(sec: _Section, base_dir: Path) -> EGateConfig:
+def _egates(sec: Section, base_dir: Path) -> EGateConfig:
     d = EGateConfig(banks=())
     if sec.has("banks"):
         if sec.has("gates"):
@@ -392,10 +239,10 @@ def _egates(sec: _Section, base_dir: Path) -> EGateConfig:
             raise InvalidValue(sec.key("banks"), raw, "must be a list of banks")
         banks = []
         for k, item in enumerate(raw):
-            b = _Section(item, f"{sec.key('banks')}[{k}]")
+            b = Section(item, f"{sec.key('banks')}[{k}]")
             name = b.text("name", f"bank{k + 1}")
             gates = b.number("gates", integer=True)
-            officer = _roster(b.section("officer")) if b.has("officer") else Roster.constant(1)
+            officer = roster(b.section("officer")) if b.has("officer") else Roster.constant(1)
             b.close()
             banks.append(GateBank(name, gates, officer))
     else:
@@ -440,11 +287,11 @@ def _egates(sec: _Section, base_dir: Path) -> EGateConfig:
     steps_sec.close()
     outages = []
     for k, item in enumerate(sec.raw("outages", [])):
-        o = _Section(item, f"{sec.key('outages')}[{k}]")
+        o = Section(item, f"{sec.key('outages')}[{k}]")
         bank = o.text("bank")
         if bank not in names:
             raise InvalidValue(o.key("bank"), bank, f"no such bank; banks are {names}")
-        start, end = _time(o.key("start"), o.raw("start")), _time(o.key("end"), o.raw("end"))
+        start, end = clock(o.key("start"), o.raw("start")), clock(o.key("end"), o.raw("end"))
         if end <= start:
             raise InvalidValue(o.key("end"), o.raw("end"), "an outage must end after it starts")
         gates = o.number("gates", 1, low=1, integer=True)
@@ -461,7 +308,7 @@ def _egates(sec: _Section, base_dir: Path) -> EGateConfig:
             "mtbf_h and mttr_min go together",
         )
     eligible = (
-        _groups(sec.key("eligible_groups"), sec.raw("eligible_groups"))
+        groups(sec.key("eligible_groups"), sec.raw("eligible_groups"))
         if sec.has("eligible_groups")
         else d.eligible_groups
     )
@@ -483,12 +330,12 @@ def _egates(sec: _Section, base_dir: Path) -> EGateConfig:
     return config
 
 
-def _desks(sec: _Section) -> DeskConfig:
+def _desks(sec: Section) -> DeskConfig:
     times = _drt_desk_times()
     if sec.has("service_s"):
         ss = sec.section("service_s")
         for label, _ in list(ss.items()):
-            times[_group(ss.key(label), label)] = ss.dist(label, times[NationalityGroup.VISA])
+            times[group(ss.key(label), label)] = ss.dist(label, times[NationalityGroup.VISA])
         ss.close()
     queues = []
     if sec.has("queues"):
@@ -502,13 +349,13 @@ def _desks(sec: _Section) -> DeskConfig:
         if not isinstance(raw, list) or not raw:
             raise InvalidValue(sec.key("queues"), raw, "must be a non-empty list of desk queues")
         for k, item in enumerate(raw):
-            q = _Section(item, f"{sec.key('queues')}[{k}]")
+            q = Section(item, f"{sec.key('queues')}[{k}]")
             name = q.text("name", f"desks{k + 1}")
-            groups = _groups(q.key("groups"), q.raw("groups", "all"))
-            queues.append(DeskQueue(name, groups, _roster(q)))
+            accepted = groups(q.key("groups"), q.raw("groups", "all"))
+            queues.append(DeskQueue(name, accepted, roster(q)))
             q.close()
     else:
-        queues.append(DeskQueue("desks", frozenset(NationalityGroup), _roster(sec)))
+        queues.append(DeskQueue("desks", frozenset(NationalityGroup), roster(sec)))
     names = [q.name for q in queues]
     if len(set(names)) != len(names) or {"egates", "secondary", "overflow"} & set(names):
         raise InvalidValue(
@@ -518,12 +365,12 @@ def _desks(sec: _Section) -> DeskConfig:
     return DeskConfig(tuple(queues), times)
 
 
-def _service_levels(sec: _Section, queues: tuple[str, ...]) -> dict[str, ServiceLevel]:
+def _service_levels(sec: Section, queues: tuple[str, ...]) -> dict[str, ServiceLevel]:
     out = {}
     for name, _ in list(sec.items()):
         if name != "default" and name not in queues:
             raise UnknownKey(sec.key(name), name, f"no such queue; queues are {list(queues)}")
-        s = _Section(sec.data[name], sec.key(name))
+        s = Section(sec.data[name], sec.key(name))
         d = ServiceLevel()
         out[name] = ServiceLevel(
             max_wait_s=s.number("max_wait_s", d.max_wait_s),
@@ -594,7 +441,7 @@ TOP_KEYS = (
 
 def parse_scenario(data: object, base_dir: Path = Path(".")) -> Scenario:
     """Validate a scenario mapping (as read from YAML/TOML); relative paths are under `base_dir`."""
-    top = _Section(data, "")
+    top = Section(data, "")
     trav = top.section("travellers")
     mix = _mix(trav)
     trav.close()
@@ -603,7 +450,7 @@ def parse_scenario(data: object, base_dir: Path = Path(".")) -> Scenario:
     desks = _desks(top.section("desks", required=True))
     sec = top.section("secondary")
     secondary = SecondaryConfig(
-        roster=_roster(sec, default=2), service_s=sec.dist("service_s", SecondaryConfig().service_s)
+        roster=roster(sec, default=2), service_s=sec.dist("service_s", SecondaryConfig().service_s)
     )
     sec.close()
     hall = top.section("hall")
