@@ -21,8 +21,6 @@ IR_VERSION = 9
 
 VERIFY_INPUTS = ("live", "templates", "threshold")
 VERIFY_OUTPUTS = ("distances", "matches")
-SEARCH_INPUTS = ("queries", "block", "half_sq_norms", "k")
-SEARCH_OUTPUTS = ("scores", "columns")
 
 
 def _model(graph: onnx.GraphProto) -> onnx.ModelProto:
@@ -70,43 +68,53 @@ def verify_graph(dim: int) -> onnx.ModelProto:
     return _model(graph)
 
 
-def search_graph(dim: int, *, float16: bool) -> onnx.ModelProto:
-    """One gallery block against a batch of queries, top-k inside the graph.
+def search_graph(dim: int, *, float16: bool, blocks: int = 1) -> onnx.ModelProto:
+    """`blocks` gallery blocks against a batch of queries, top-k inside the graph.
 
-    Inputs: ``queries`` (B, dim) float32; ``block`` (dim, C) float32 or float16 (the block's
-    templates as columns); ``half_sq_norms`` (C,) float32, |g|^2/2 of each column; ``k`` (1,)
-    int64, 1 <= k <= C. Outputs: ``scores`` (B, k) float32, ``q.g - |g|^2/2`` in descending
-    order, and ``columns`` (B, k) int64, the block columns they come from (ONNX TopK breaks
-    ties by the lower column).
+    Inputs: ``queries`` (B, dim) float32; ``k`` (1,) int64, 1 <= k <= C; and for each block i
+    ``block{i}`` (dim, C_i) float32 or float16 (the block's templates as columns) and
+    ``half_sq_norms{i}`` (C_i,) float32, |g|^2/2 of each column. Outputs per block:
+    ``scores{i}`` (B, k) float32, ``q.g - |g|^2/2`` in descending order, and ``columns{i}``
+    (B, k) int64, the block columns they come from (ONNX TopK breaks ties by the lower column).
 
-    A float16 block is cast to float32 inside the graph: ONNX Runtime has no fast float16
-    MatMul on x86 CPUs, and the cast keeps the scores as exact as the fp32 path.
+    Several blocks per graph amortise the per-run cost over more templates while each block's
+    temporaries stay small: a float16 block is cast to float32 inside the graph (ONNX Runtime
+    has no fast float16 MatMul on x86 CPUs), and a 4096-column cast (2 MiB) stays in cache
+    where a 16384-column one did not; the nodes of one block run before the next block's, so
+    the buffers are reused.
     """
     block_type = TensorProto.FLOAT16 if float16 else TensorProto.FLOAT
     nodes = []
-    matrix = "block"
-    if float16:
-        nodes.append(helper.make_node("Cast", ["block"], ["block_f32"], to=TensorProto.FLOAT))
-        matrix = "block_f32"
-    nodes += [
-        helper.make_node("MatMul", ["queries", matrix], ["dots"]),
-        helper.make_node("Sub", ["dots", "half_sq_norms"], ["all_scores"]),
-        helper.make_node(
-            "TopK", ["all_scores", "k"], ["scores", "columns"], axis=1, largest=1, sorted=1
-        ),
+    inputs = [
+        helper.make_tensor_value_info("queries", TensorProto.FLOAT, ["B", dim]),
+        helper.make_tensor_value_info("k", TensorProto.INT64, [1]),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "egate_search_block",
-        [
-            helper.make_tensor_value_info("queries", TensorProto.FLOAT, ["B", dim]),
-            helper.make_tensor_value_info("block", block_type, [dim, "C"]),
-            helper.make_tensor_value_info("half_sq_norms", TensorProto.FLOAT, ["C"]),
-            helper.make_tensor_value_info("k", TensorProto.INT64, [1]),
-        ],
-        [
-            helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["B", "K"]),
-            helper.make_tensor_value_info("columns", TensorProto.INT64, ["B", "K"]),
-        ],
-    )
-    return _model(graph)
+    outputs = []
+    for i in range(blocks):
+        matrix = f"block{i}"
+        if float16:
+            nodes.append(
+                helper.make_node("Cast", [matrix], [f"block{i}_f32"], to=TensorProto.FLOAT)
+            )
+            matrix = f"block{i}_f32"
+        nodes += [
+            helper.make_node("MatMul", ["queries", matrix], [f"dots{i}"]),
+            helper.make_node("Sub", [f"dots{i}", f"half_sq_norms{i}"], [f"all_scores{i}"]),
+            helper.make_node(
+                "TopK",
+                [f"all_scores{i}", "k"],
+                [f"scores{i}", f"columns{i}"],
+                axis=1,
+                largest=1,
+                sorted=1,
+            ),
+        ]
+        inputs += [
+            helper.make_tensor_value_info(f"block{i}", block_type, [dim, f"C{i}"]),
+            helper.make_tensor_value_info(f"half_sq_norms{i}", TensorProto.FLOAT, [f"C{i}"]),
+        ]
+        outputs += [
+            helper.make_tensor_value_info(f"scores{i}", TensorProto.FLOAT, ["B", "K"]),
+            helper.make_tensor_value_info(f"columns{i}", TensorProto.INT64, ["B", "K"]),
+        ]
+    return _model(helper.make_graph(nodes, "egate_search_blocks", inputs, outputs))

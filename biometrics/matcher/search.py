@@ -35,8 +35,10 @@ from biometrics.matcher.vectors import as_vectors
 # Extra candidates per block and overall, re-ranked in float64. float32 scores of 128-d
 # descriptors err by ~1e-6; neighbours closer than that are rare, 8 of them in a row rarer.
 RERANK_MARGIN = 8
-# Queries per graph run: bounds the (B, C) score temporary at 64 MiB.
+# Queries per graph run: bounds the (B, C) score temporary.
 MAX_RUN_QUERIES = 1024
+# Full gallery blocks per ONNX run (16384 templates at the default block size).
+BLOCKS_PER_RUN = 4
 
 
 @dataclass(frozen=True)
@@ -84,13 +86,20 @@ class Searcher:
         # thread-safe and releases the GIL.
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
-        model = search_graph(gallery.dim, float16=gallery.dtype is GalleryDtype.FLOAT16)
         providers: list[Any] = [provider.value]
         if provider is Provider.CUDA:
             providers = [(provider.value, {"device_id": device_id}), Provider.CPU.value]
-        self._session = ort.InferenceSession(
-            model.SerializeToString(), options, providers=providers
-        )
+        float16 = gallery.dtype is GalleryDtype.FLOAT16
+        # One session per group size: BLOCKS_PER_RUN full blocks, or a single block for the
+        # remainder and the partly filled last block.
+        self._sessions = {
+            size: ort.InferenceSession(
+                search_graph(gallery.dim, float16=float16, blocks=size).SerializeToString(),
+                options,
+                providers=providers,
+            )
+            for size in {1, BLOCKS_PER_RUN}
+        }
         self._device_id = device_id
         # Per block index: (version, arrays or device values) for blocks we keep a copy of.
         self._copies: dict[int, tuple[int, Any, Any]] = {}
@@ -142,25 +151,32 @@ class Searcher:
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
         """(B, m) float32 scores and (B, m) int64 slots: each block's `want` best."""
         blocks = self.gallery.blocks()
-        all_scores, all_slots = [], []
+        full = [b for b in blocks if b.columns.shape[1] == self.gallery.block_size]
+        cut = len(full) - len(full) % BLOCKS_PER_RUN
+        groups = [blocks[i : i + BLOCKS_PER_RUN] for i in range(0, cut, BLOCKS_PER_RUN)]
+        groups += [[b] for b in blocks[cut:]]
         if self.provider is Provider.CUDA:
-            runs = self._run_cuda(q, blocks, want)
+            runs = self._run_cuda(q, groups, want)
         else:
-            runs = self._run_cpu(q, blocks, want)
-        for block, (scores, columns) in zip(blocks, runs, strict=True):
-            all_scores.append(scores)
-            all_slots.append(columns + block.first_slot)
+            runs = self._run_cpu(q, groups, want)
+        all_scores, all_slots = [], []
+        for group, outputs in zip(groups, runs, strict=True):
+            for i, block in enumerate(group):
+                all_scores.append(outputs[2 * i])
+                all_slots.append(outputs[2 * i + 1] + block.first_slot)
         return np.concatenate(all_scores, axis=1), np.concatenate(all_slots, axis=1)
 
     def _run_cpu(
-        self, q: npt.NDArray[np.float32], blocks: list[Block], want: int
-    ) -> list[tuple[Any, Any]]:
+        self, q: npt.NDArray[np.float32], groups: list[list[Block]], want: int
+    ) -> list[list[Any]]:
         feeds = []
-        for block in blocks:
-            columns, norms = self._host_arrays(block)
-            k = np.array([min(want, columns.shape[1])], np.int64)
-            feeds.append({"queries": q, "block": columns, "half_sq_norms": norms, "k": k})
-        results: list[tuple[Any, Any]] = [(None, None)] * len(feeds)
+        for group in groups:
+            k = np.array([min(want, min(b.columns.shape[1] for b in group))], np.int64)
+            feed: dict[str, Any] = {"queries": q, "k": k}
+            for i, block in enumerate(group):
+                feed[f"block{i}"], feed[f"half_sq_norms{i}"] = self._host_arrays(block)
+            feeds.append(feed)
+        results: list[list[Any]] = [[] for _ in feeds]
         pending = iter(range(len(feeds)))
         lock = threading.Lock()
 
@@ -170,8 +186,8 @@ class Searcher:
                     index = next(pending, None)
                 if index is None:
                     return
-                scores, columns = self._session.run(None, feeds[index])
-                results[index] = (scores, columns)
+                session = self._sessions[len(groups[index])]
+                results[index] = session.run(None, feeds[index])
 
         workers = min(self.threads, len(feeds))
         if workers <= 1:
@@ -195,27 +211,29 @@ class Searcher:
         return cached[1], cached[2]
 
     def _run_cuda(
-        self, q: npt.NDArray[np.float32], blocks: list[Block], want: int
-    ) -> list[tuple[Any, Any]]:
+        self, q: npt.NDArray[np.float32], groups: list[list[Block]], want: int
+    ) -> list[list[Any]]:
         ort = self._ort
         device = ("cuda", self._device_id)
         q_device = ort.OrtValue.ortvalue_from_numpy(q, *device)
-        for stale in [i for i in self._copies if i >= len(blocks)]:
+        last = groups[-1][-1].index
+        for stale in [i for i in self._copies if i > last]:
             del self._copies[stale]
-        binding = self._session.io_binding()
-        binding.bind_ortvalue_input("queries", q_device)
         results = []
-        for block in blocks:
-            columns, norms = self._device_block(block, device)
-            binding.bind_ortvalue_input("block", columns)
-            binding.bind_ortvalue_input("half_sq_norms", norms)
-            k = np.array([min(want, block.columns.shape[1])], np.int64)
+        for group in groups:
+            session = self._sessions[len(group)]
+            binding = session.io_binding()
+            binding.bind_ortvalue_input("queries", q_device)
+            k = np.array([min(want, min(b.columns.shape[1] for b in group))], np.int64)
             binding.bind_cpu_input("k", k)
-            binding.bind_output("scores", "cpu")
-            binding.bind_output("columns", "cpu")
-            self._session.run_with_iobinding(binding)
-            scores, cols = binding.copy_outputs_to_cpu()
-            results.append((scores, cols))
+            for i, block in enumerate(group):
+                columns, norms = self._device_block(block, device)
+                binding.bind_ortvalue_input(f"block{i}", columns)
+                binding.bind_ortvalue_input(f"half_sq_norms{i}", norms)
+                binding.bind_output(f"scores{i}", "cpu")
+                binding.bind_output(f"columns{i}", "cpu")
+            session.run_with_iobinding(binding)
+            results.append(binding.copy_outputs_to_cpu())
         return results
 
     def _device_block(self, block: Block, device: tuple[str, int]) -> tuple[Any, Any]:
