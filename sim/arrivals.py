@@ -115,7 +115,7 @@ class Deplaning:
         stands: Sequence[Stand],
         counts: IntArray,
     ) -> tuple[FloatArray, IntArray]:
-        """Hall arrival time (s) and flight index of every traveller, flight by flight."""
+        """Hall arrival time (s, never below 0) and flight index of each traveller, by flight."""
         total = int(counts.sum())
         flight = np.repeat(np.arange(len(counts)), counts)
         starts = np.cumsum(counts) - counts
@@ -134,13 +134,18 @@ class Deplaning:
         last = np.minimum((coach + 1) * self.coach_capacity, np.repeat(counts, counts)) - 1
         first = np.repeat(starts, counts) + coach * self.coach_capacity
         coach_out = out_s[np.repeat(starts, counts) + last] + ride[first]
-        return np.where(remote, coach_out, out_s) + walk, flight
+        # The simulated day starts at 00:00: a flight scheduled just after midnight that
+        # lands early delivers its travellers at 00:00 rather than the day before.
+        return np.maximum(np.where(remote, coach_out, out_s) + walk, 0.0), flight
 
 
 def _clock_s(text: str) -> float:
     parts = text.strip().split(":")
     if len(parts) == 1:
-        return float(parts[0])
+        seconds = float(parts[0])
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError(text)
+        return seconds
     if len(parts) not in (2, 3):
         raise ValueError(text)
     h, m, s = (float(p) for p in [*parts, "0"][:3])

@@ -155,7 +155,7 @@ def groups(path: str, value: object) -> frozenset[NationalityGroup]:
 
 
 def clock(path: str, value: object) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < math.inf:
         return float(value)
     if isinstance(value, str):
         try:

@@ -3,10 +3,14 @@ recorded arrival logs replayed exactly, Poisson; and the traveller mix."""
 
 from __future__ import annotations
 
+import csv
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.arrivals import (
     ArrivalsError,
@@ -134,3 +138,82 @@ def test_groups_of_nationalities() -> None:
     assert group_of("D<<", "GBR") is NationalityGroup.EEA
     assert group_of("USA", "GBR") is NationalityGroup.B5JSSK
     assert group_of("IND", "GBR") is NationalityGroup.VISA
+
+
+_cells = st.one_of(
+    st.text(alphabet="0123456789:.-eE abcxyzTDnaif", max_size=8),
+    st.sampled_from(["national", "eea", "visa", "TD1", "TD3", "1", "0", "yes", "GBR", "07:30", ""]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    columns=st.lists(
+        st.sampled_from(["arrival_s", "group", "age", "document", "watchlist", "x"]),
+        min_size=1,
+        max_size=4,
+        unique=True,
+    ),
+    rows=st.lists(st.lists(_cells, min_size=4, max_size=4), max_size=5),
+)
+def test_arrival_log_reader_returns_travellers_or_a_typed_error(
+    tmp_path_factory: pytest.TempPathFactory, columns: list[str], rows: list[list[str]]
+) -> None:
+    path = tmp_path_factory.mktemp("log") / "log.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(columns)
+        for row in rows:
+            out.writerow(row[: len(columns)])
+    try:
+        t = read_arrival_log(path, Streams(1, 0), mix=MIX)
+    except ArrivalsError as exc:
+        error: ArrivalsError | None = exc
+    else:
+        error = None
+    if error is not None:
+        assert error.code == "invalid_arrivals"
+        return
+    assert len(t) == len(rows)
+    assert np.all(np.isfinite(t.arrival_s))
+    assert np.all(t.arrival_s >= 0)
+    assert np.all(np.diff(t.arrival_s) >= 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.lists(_cells, min_size=6, max_size=6), min_size=1, max_size=4))
+def test_schedule_reader_returns_flights_or_a_typed_error(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[list[str]]
+) -> None:
+    path = tmp_path_factory.mktemp("sched") / "s.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(["flight", "scheduled", "seats", "load_factor", "origin", "stand"])
+        out.writerows(rows)
+    try:
+        flights = read_schedule(path)
+    except ArrivalsError as exc:
+        message: str | None = str(exc)
+    else:
+        message = None
+    if message is not None:
+        assert "line" in message or "no flights" in message
+        return
+    assert all(f.seats >= 0 and 0 <= f.load_factor <= 1 for f in flights)
+    assert all(math.isfinite(f.scheduled_s) and f.scheduled_s >= 0 for f in flights)
+
+
+def test_early_flight_just_after_midnight_arrives_at_the_start_of_the_day() -> None:
+    flight = Flight("T3", 60.0, 50, 1.0, "JFK", Stand.CONTACT)
+    always_early = Punctuality(
+        late_share=0.0, early_share=1.0, early_mean_min=30.0, early_sd_min=0.1
+    )
+    t = flight_arrivals(
+        [flight],
+        Streams(1, 0),
+        mix=MIX,
+        punctuality=always_early,
+        deplaning=Deplaning(walk_s=Fixed(0.0)),
+    )
+    assert t.arrival_s.min() == 0.0
+    assert np.all(t.arrival_s >= 0)
