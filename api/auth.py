@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import ResourcesDep
+from api.resources import Resources
 from api.errors import ApiError
 from egate.store import OperatorRole
 
@@ -55,6 +56,24 @@ def _usable(secret: str | None) -> str | None:
     return secret
 
 
+def _gate(resources: Resources, gate_key: str) -> Principal:
+    key = _usable(gate_key)
+    with resources.store.read() as uow:
+        gate = uow.gates.authenticate(key) if key else None
+    if gate is None:
+        raise _unauthorized("unknown or disabled gate key")
+    return Principal(PrincipalKind.GATE, gate.id)
+
+
+def _operator(resources: Resources, token: HTTPAuthorizationCredentials) -> Principal:
+    secret = _usable(token.credentials)
+    with resources.store.read() as uow:
+        operator = uow.operators.authenticate(secret) if secret else None
+    if operator is None:
+        raise _unauthorized("unknown or disabled operator token")
+    return Principal(PrincipalKind.OPERATOR, operator.id, operator.roles)
+
+
 def authenticate(
     resources: ResourcesDep,
     gate_key: Annotated[str | None, Depends(gate_key_header)],
@@ -62,39 +81,42 @@ def authenticate(
 ) -> Principal:
     """The caller, from whichever credential it sent (a gate key wins if both)."""
     if gate_key is not None:
-        key = _usable(gate_key)
-        with resources.store.read() as uow:
-            gate = uow.gates.authenticate(key) if key else None
-        if gate is None:
-            raise _unauthorized("unknown or disabled gate key")
-        return Principal(PrincipalKind.GATE, gate.id)
+        return _gate(resources, gate_key)
     if token is not None:
-        secret = _usable(token.credentials)
-        with resources.store.read() as uow:
-            operator = uow.operators.authenticate(secret) if secret else None
-        if operator is None:
-            raise _unauthorized("unknown or disabled operator token")
-        return Principal(PrincipalKind.OPERATOR, operator.id, operator.roles)
+        return _operator(resources, token)
     raise _unauthorized("send a gate key (X-Gate-Key) or an operator token (Authorization: Bearer)")
 
 
 AnyPrincipal = Annotated[Principal, Depends(authenticate)]
 
 
-def require_gate(principal: AnyPrincipal) -> Principal:
-    if principal.kind is not PrincipalKind.GATE:
-        raise ApiError(403, "forbidden", "this endpoint is for gates (X-Gate-Key)")
-    return principal
+def require_gate(
+    request: Request,
+    resources: ResourcesDep,
+    gate_key: Annotated[str | None, Depends(gate_key_header)],
+) -> Principal:
+    if gate_key is None:
+        if "authorization" in request.headers:
+            raise ApiError(403, "forbidden", "this endpoint is for gates (X-Gate-Key)")
+        raise _unauthorized("send the gate key (X-Gate-Key)")
+    return _gate(resources, gate_key)
 
 
-def require_role(role: OperatorRole) -> Callable[[Principal], Principal]:
+def require_role(role: OperatorRole) -> Callable[..., Principal]:
     """An operator holding `role` (admin holds every role)."""
 
-    def check(principal: AnyPrincipal) -> Principal:
-        if principal.kind is not PrincipalKind.OPERATOR:
-            raise ApiError(
-                403, "forbidden", f"this endpoint is for operators with role {role.value}"
-            )
+    def check(
+        request: Request,
+        resources: ResourcesDep,
+        token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Principal:
+        if token is None:
+            if "x-gate-key" in request.headers:
+                raise ApiError(
+                    403, "forbidden", f"this endpoint is for operators with role {role.value}"
+                )
+            raise _unauthorized("send an operator token (Authorization: Bearer)")
+        principal = _operator(resources, token)
         if role not in principal.roles and OperatorRole.ADMIN not in principal.roles:
             raise ApiError(
                 403,
@@ -112,8 +134,3 @@ EnrolOperator = Annotated[Principal, Depends(require_role(OperatorRole.ENROL))]
 WatchlistOperator = Annotated[Principal, Depends(require_role(OperatorRole.WATCHLIST))]
 AuditOperator = Annotated[Principal, Depends(require_role(OperatorRole.AUDIT))]
 AdminOperator = Annotated[Principal, Depends(require_role(OperatorRole.ADMIN))]
-
-
-def client_scope(request: Request, principal: Principal) -> str:
-    """Idempotency scope: keys are unique per caller, never across callers."""
-    return principal.actor

@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.inference import Overloaded
@@ -173,6 +173,16 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _bad_value(request: Request, exc: Exception) -> JSONResponse:
+    # The database refused a value the schema let through (a number out of its column's
+    # range, a NUL in text): still the client's input, so a 422, never a 500.
+    log.warning("database refused a value on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        error_body("invalid_value", "a value in the request is out of range or not storable"),
+        status_code=422,
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
@@ -185,6 +195,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(BiometricsError, _domain_error)
     app.add_exception_handler(Overloaded, _overloaded)
     app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(DataError, _bad_value)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

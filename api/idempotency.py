@@ -23,7 +23,8 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        description="client-chosen key (1-128 visible ASCII characters); a retry with the "
+        pattern=r"^[!-~]{1,128}$",
+        description="client-chosen key (1 to 128 visible ASCII characters); a retry with the "
         "same key gets the first answer and writes nothing twice",
     ),
 ]

@@ -39,7 +39,7 @@ class AuditVerificationPublic(BaseModel):
 async def export(
     operator: AuditOperator,
     resources: ResourcesDep,
-    after: Annotated[int, Query(ge=0, description="export records with seq > after")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**62, description="export records with seq > after")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_EXPORT)] = 10_000,
 ) -> Response:
     """Records `after`+1 .. `after`+`limit`, as `egate audit verify --file` reads them."""

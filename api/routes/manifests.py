@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -82,7 +84,9 @@ async def upload_manifest(
 
 @router.get("/{manifest_id}", response_model=ManifestPublic)
 async def get_manifest(
-    manifest_id: int, operator: WatchlistOperator, resources: ResourcesDep
+    manifest_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    operator: WatchlistOperator,
+    resources: ResourcesDep,
 ) -> ManifestPublic:
     def get() -> ManifestRecord:
         with resources.store.read() as uow:

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import AdminOperator
 from api.deps import ResourcesDep
+from api.errors import ApiError
 from api.schemas.common import Strict
 from egate.store import OperatorRole
 
@@ -43,7 +44,10 @@ async def create_operator(
 
 @router.delete("/{operator_id}", status_code=204)
 async def disable_operator(operator_id: str, admin: AdminOperator, resources: ResourcesDep) -> None:
-    """Disable an operator: its token stops working at once."""
+    """Disable an operator: its token stops working at once. Nobody disables themself
+    (the last admin would lock everyone out)."""
+    if operator_id == admin.id:
+        raise ApiError(409, "cannot_disable_self", "an operator cannot disable their own token")
 
     def disable() -> None:
         with resources.store.unit_of_work() as uow:

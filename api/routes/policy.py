@@ -11,11 +11,11 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import AdminOperator, AnyPrincipal
 from api.deps import ResourcesDep
 from api.policy_file import policy_from_json, policy_to_json
-from api.schemas.common import Strict
+from api.schemas.common import PRINTABLE, Strict
 
 router = APIRouter(prefix="/policy", tags=["policy"])
 
-Alpha3 = Annotated[str, Field(min_length=3, max_length=3)]
+Alpha3 = Annotated[str, Field(min_length=3, max_length=3, pattern=PRINTABLE)]
 
 
 class PolicyModel(Strict):
@@ -32,7 +32,7 @@ class PolicyModel(Strict):
     enrolled_always_eligible: bool = True
     require_enrolment: bool = False
     require_chip: bool = False
-    accepted_formats: list[Annotated[str, Field(max_length=8)]] = Field(
+    accepted_formats: list[Annotated[str, Field(max_length=8, pattern=PRINTABLE)]] = Field(
         default_factory=lambda: ["TD1", "TD2", "TD3"], max_length=8
     )
 

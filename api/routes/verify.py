@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import AnyPrincipal
 from api.deps import ResourcesDep
 from api.errors import ApiError, require_embedding
-from api.schemas.common import Base64Image, Strict
+from api.schemas.common import Base64Image, Strict, text
 from api.uploads import image_body, read_images
 from biometrics.matcher import verify as matcher_verify
 from egate.store import Enrolment
@@ -24,7 +24,7 @@ router = APIRouter(tags=["verification"])
 class VerifyRequest(Strict):
     probe: Base64Image
     reference: Base64Image | None = None
-    traveller_id: Annotated[str | None, Field(max_length=64)] = None
+    traveller_id: Annotated[str | None, text(64)] = None
 
 
 class VerifyResult(BaseModel):

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import WatchlistOperator
 from api.deps import ResourcesDep
 from api.errors import require_embedding
-from api.schemas.common import Base64Image, Strict
+from api.schemas.common import Base64Image, Strict, text
 from egate.store import DocumentWatchEntry, PersonWatchEntry
 from egate.watchlist import SltdStatus
 
@@ -25,8 +25,8 @@ ListName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0
 
 
 class DocumentEntry(Strict):
-    issuer: Annotated[str, Field(min_length=1, max_length=3)]
-    number: Annotated[str, Field(min_length=1, max_length=20)]
+    issuer: Annotated[str, text(3, min_length=1)]
+    number: Annotated[str, text(20, min_length=1)]
     status: SltdStatus = SltdStatus.STOLEN
 
 
@@ -36,11 +36,11 @@ class DocumentsLoad(Strict):
 
 
 class PersonEntryIn(Strict):
-    surname: Annotated[str, Field(min_length=1, max_length=80)]
-    given_names: Annotated[str, Field(max_length=80)] = ""
+    surname: Annotated[str, text(80, min_length=1)]
+    given_names: Annotated[str, text(80)] = ""
     birth_date: date | None = None
-    nationality: Annotated[str | None, Field(min_length=3, max_length=3)] = None
-    reason: Annotated[str, Field(max_length=40)] = "wanted"
+    nationality: Annotated[str | None, text(3, min_length=3)] = None
+    reason: Annotated[str, text(40)] = "wanted"
 
 
 class PersonsLoad(Strict):
@@ -49,7 +49,7 @@ class PersonsLoad(Strict):
 
 
 class FaceEntry(Strict):
-    id: Annotated[str, Field(min_length=1, max_length=64)]
+    id: Annotated[str, text(64, min_length=1)]
     image: Base64Image
 
 

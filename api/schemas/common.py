@@ -12,6 +12,18 @@ Base64Image = Annotated[
 ]
 
 
+# Printable text: no control characters (PostgreSQL text cannot hold NUL, and no field
+# of a document, a list or a name has a reason to carry the others).
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+MULTILINE = r"^[^\x00-\x09\x0b\x0c\x0e-\x1f\x7f]*$"  # newlines allowed (an MRZ)
+
+
+def text(max_length: int, *, min_length: int = 0, description: str | None = None) -> Any:
+    return Field(
+        min_length=min_length, max_length=max_length, pattern=PRINTABLE, description=description
+    )
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

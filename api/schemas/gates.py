@@ -7,14 +7,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import Strict
+from api.schemas.common import Strict, text
 
 GateId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 
 
 class GateCreate(Strict):
     id: GateId
-    location: Annotated[str, Field(max_length=200)] = ""
+    location: Annotated[str, text(200)] = ""
 
 
 class GateCreated(BaseModel):
@@ -29,7 +29,7 @@ class Heartbeat(Strict):
     door_ok: bool = True
     reader_ok: bool = True
     camera_ok: bool = True
-    software_version: Annotated[str, Field(max_length=64)] = ""
+    software_version: Annotated[str, text(64)] = ""
 
 
 class GateStatus(BaseModel):
