@@ -38,6 +38,7 @@ class QueueKpis:
     length_mean: float
     length_max: int
     throughput_by_hour: tuple[int, ...]
+    length_by_hour: tuple[float, ...]
     within_sl_by_hour: tuple[float, ...]
 
 
@@ -104,6 +105,7 @@ def queue_kpis(
         length_mean=log.area(r.end_s) / r.end_s if r.end_s > 0 else 0.0,
         length_max=int(log.lengths.max()),
         throughput_by_hour=tuple(int(x) for x in np.bincount(out_hour, minlength=hours)),
+        length_by_hour=tuple(log.mean_by_hour(hours)),
         within_sl_by_hour=tuple(float(x) for x in sl_hour),
     )
 
@@ -185,7 +187,8 @@ class Summary:
 
     replications: int
     queues: Mapping[str, Mapping[str, Estimate]]
-    throughput_by_hour: Mapping[str, tuple[float, ...]]
+    throughput_by_hour: Mapping[str, tuple[Estimate, ...]]
+    length_by_hour: Mapping[str, tuple[Estimate, ...]]
     within_sl_by_hour: Mapping[str, tuple[Estimate, ...]]
     referral_rate: Mapping[str, Estimate]
     over_capacity_s: Estimate
@@ -227,8 +230,15 @@ def summarise(runs: Sequence[RunKpis], confidence: float = 0.95) -> Summary:
         },
         throughput_by_hour={
             q: tuple(
-                float(x)
-                for x in np.mean([pad(r.queues[q].throughput_by_hour, 0) for r in runs], axis=0)
+                estimate([pad(r.queues[q].throughput_by_hour, 0)[h] for r in runs], confidence)
+                for h in range(hours)
+            )
+            for q in names
+        },
+        length_by_hour={
+            q: tuple(
+                estimate([pad(r.queues[q].length_by_hour, 0.0)[h] for r in runs], confidence)
+                for h in range(hours)
             )
             for q in names
         },

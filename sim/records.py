@@ -53,6 +53,18 @@ class QueueLog:
     times_s: FloatArray
     lengths: IntArray
 
+    def mean_by_hour(self, hours: int) -> list[float]:
+        """Time-average queue length in each hour from midnight (0 .. hours-1)."""
+        edges = np.arange(hours + 1) * 3600.0
+        # Length just before each edge: the last change at or before it.
+        idx = np.searchsorted(self.times_s, edges, side="right") - 1
+        cumulative = np.concatenate(([0.0], np.cumsum(np.diff(self.times_s) * self.lengths[:-1])))
+        at_edge = (
+            cumulative[np.maximum(idx, 0)]
+            + (edges - self.times_s[np.maximum(idx, 0)]) * self.lengths[np.maximum(idx, 0)]
+        )
+        return [float(x) for x in np.diff(at_edge) / 3600.0]
+
     def area(self, end_s: float) -> float:
         """Integral of the queue length over [0, end_s] (traveller-seconds)."""
         if len(self.times_s) == 0:

@@ -170,11 +170,16 @@ def write_report(result: RunResult, paths: Mapping[str, Path], path: Path) -> Pa
     """A single HTML file with the KPI tables and the plots embedded."""
     s, summary = result.scenario, result.summary
     hours = len(next(iter(summary.throughput_by_hour.values())))
-    hourly = [["hour", *summary.throughput_by_hour]]
+    hourly = [
+        ["hour", *summary.throughput_by_hour, *(f"{q} mean queue" for q in summary.length_by_hour)]
+    ]
     for h in range(hours):
         counts = [summary.throughput_by_hour[q][h] for q in summary.throughput_by_hour]
-        if any(c > 0 for c in counts):
-            hourly.append([f"{h:02d}:00", *[f"{c:.0f}" for c in counts]])
+        if any(c.mean > 0 for c in counts):
+            lengths = [summary.length_by_hour[q][h] for q in summary.length_by_hour]
+            hourly.append(
+                [f"{h:02d}:00", *[_fmt(c, 1.0, 0) for c in counts], *[_fmt(x) for x in lengths]]
+            )
     sl_rows = [["hour", *summary.within_sl_by_hour]]
     for h in range(hours):
         cells = [_fmt(summary.within_sl_by_hour[q][h], 100.0) for q in summary.within_sl_by_hour]
@@ -198,7 +203,7 @@ Cells show the mean over replications ± the 95% confidence half-width.</p>
 95th percentile of time from arrival to exit: {_fmt(summary.time_in_hall_p95_s, 1 / 60)} min.</p>
 <h2>e-Gate referrals</h2>{_table(referrals)}
 <h2>Plots</h2>{figures}
-<h2>Throughput per hour (mean travellers served)</h2>{_table(hourly)}
+<h2>Throughput (travellers served) and mean queue length per hour</h2>{_table(hourly)}
 <h2>Share within the service level per hour (%)</h2>{_table(sl_rows)}
 """
     page = (

@@ -52,6 +52,9 @@ def test_littles_law_holds_on_the_records(small_scenario: Scenario, replication:
         total_wait = float(np.nansum(waits))
         area = r.logs[queue].area(r.end_s)
         assert area == pytest.approx(total_wait, rel=1e-9, abs=1e-6), queue
+        hours = int(r.end_s // 3600) + 1
+        hourly = r.logs[queue].mean_by_hour(hours)
+        assert sum(hourly) * 3600 == pytest.approx(area, rel=1e-9, abs=1e-6), queue
         served = int(np.sum(~np.isnan(waits)))
         # L = lambda W with L the time-average length and lambda the served rate
         if served:
