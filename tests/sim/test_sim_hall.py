@@ -170,3 +170,19 @@ def test_every_run_verifies_its_records_and_tampering_is_caught(small_scenario: 
     late[k] += 5.0
     with pytest.raises(RecordsInvariantError, match="Little's law at egates"):
         verify_records(dataclasses.replace(r, gate_start_s=late))
+
+
+def test_random_gate_failures_take_gates_out_and_repeat_with_the_seed() -> None:
+    data = small_hall(egates={"gates": 4, "bank_size": 2, "mtbf_h": 0.5, "mttr_min": 10})
+    a = _records(parse_scenario(data))
+    b = _records(parse_scenario(data))
+    roster = a.capacity["egates"]
+    assert roster == b.capacity["egates"]
+    counts = [n for _, n in roster.steps]
+    assert min(counts) < 4  # some gates were down at some point
+    assert max(counts) == 4
+    assert len(roster.steps) > 4
+    # About mttr / (mtbf + mttr) = 10 / 40 of gate time is lost.
+    horizon = float(a.travellers.arrival_s[-1])
+    lost = 1 - roster.server_seconds(horizon) / (4 * horizon)
+    assert 0.1 < lost < 0.45
