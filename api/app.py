@@ -71,5 +71,6 @@ def _versioned_routes() -> list[ModuleType]:
     )
 
     return [
-        gates, transactions, verify, enrolments, watchlists, manifests, app_checks, audit, policy, operators,
+        gates, transactions, verify, enrolments, watchlists,
+        manifests, app_checks, audit, policy, operators,
     ]  # fmt: skip

@@ -16,8 +16,8 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import ResourcesDep
-from api.resources import Resources
 from api.errors import ApiError
+from api.resources import Resources
 from egate.store import OperatorRole
 
 gate_key_header = APIKeyHeader(

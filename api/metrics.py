@@ -96,5 +96,5 @@ class LatencyMiddleware:
         # FastAPI keeps an included router's routes with their own paths: the prefix
         # given to include_router is not in them.
         if scope["path"].startswith(self.prefix + "/") and not path.startswith(self.prefix + "/"):
-            return self.prefix + path
+            return f"{self.prefix}{path}"
         return str(path)

@@ -29,7 +29,9 @@ def policy_from_json(data: dict[str, Any]) -> GatePolicy:
     unknown = sorted(set(data) - fields)
     if unknown:
         raise ValueError(f"unknown policy fields {unknown}")
-    values = {k: frozenset(v) if isinstance(v, list) else v for k, v in data.items()}
+    values: dict[str, Any] = {
+        k: frozenset(v) if isinstance(v, list) else v for k, v in data.items()
+    }
     return GatePolicy(**values)
 
 

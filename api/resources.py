@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,7 +52,7 @@ Job = tuple[Purpose, bytes]
 class Resources:
     settings: Settings
     metrics: Metrics
-    processors: dict[Purpose, FaceProcessor]
+    processors: Processors
     pool: InferencePool[Job, Capture]
     store: Store
     keyring: TemplateKeyring
@@ -64,7 +65,7 @@ class Resources:
 
     @classmethod
     async def open(cls, settings: Settings, metrics: Metrics) -> Resources:
-        processors = await asyncio.to_thread(_build_processors, settings)
+        processors = await asyncio.to_thread(Processors, settings)
         pool: InferencePool[Job, Capture] = InferencePool(
             _batch_fn(processors),
             PoolConfig(
@@ -118,50 +119,70 @@ class Resources:
             return False
 
 
-def _build_processors(settings: Settings) -> dict[Purpose, FaceProcessor]:
-    from biometrics.detection import FaceDetector
-    from biometrics.embedding import OnnxEmbedder
-    from biometrics.pipeline import FaceProcessor
-    from biometrics.quality import QualityPolicy
+class Processors:
+    """One `FaceProcessor` per purpose and per inference thread. dlib's detector and
+    shape predictor are not documented as safe to share between threads (the plain
+    face_recognition baseline corrupts memory when its models are), so each thread
+    gets its own; the ONNX Runtime session of the embedder is thread-safe and shared."""
 
-    # One ORT thread per pool thread: the pool already runs `inference_threads` batches
-    # in parallel; more threads than cores only adds context switches.
-    embedder = OnnxEmbedder(threads=1)
-    detector = FaceDetector()
-    return {
-        Purpose.LIVE: FaceProcessor(
-            embedder, detector=detector, max_pixels=settings.max_image_pixels
-        ),
-        # Reference photos accept smaller faces than the gate camera (the photo policy), but
-        # detection still stops at 45 px between the eyes: searching down to the policy's
-        # 10 px would upsample every portrait and cost ~100x more.
-        Purpose.REFERENCE: FaceProcessor(
-            embedder,
-            QualityPolicy.photo(),
-            detector=detector,
-            search_eye_distance_px=45.0,
-            max_pixels=settings.max_image_pixels,
-        ),
-    }
+    def __init__(self, settings: Settings) -> None:
+        from biometrics.embedding import OnnxEmbedder
+
+        self._settings = settings
+        # One ORT thread per pool thread: the pool already runs `inference_threads` batches
+        # in parallel; more threads than cores only adds context switches.
+        self._embedder = OnnxEmbedder(threads=1)
+        self._local = threading.local()
+        self.get()  # load the models now: readiness means loaded
+
+    def get(self) -> dict[Purpose, FaceProcessor]:
+        made: dict[Purpose, FaceProcessor] | None = getattr(self._local, "processors", None)
+        if made is None:
+            made = self._local.processors = self._make()
+        return made
+
+    def _make(self) -> dict[Purpose, FaceProcessor]:
+        from biometrics.detection import FaceDetector
+        from biometrics.pipeline import FaceProcessor
+        from biometrics.quality import QualityPolicy
+
+        s = self._settings
+        detector = FaceDetector()
+        return {
+            Purpose.LIVE: FaceProcessor(
+                self._embedder,
+                detector=detector,
+                search_eye_distance_px=s.live_search_eye_distance_px,
+                max_pixels=s.max_image_pixels,
+            ),
+            # Reference photos are judged by the photo policy (smaller faces, looser
+            # pose), but detection stops at `reference_search_eye_distance_px`: searching
+            # down to that policy's 10 px would upsample every portrait (~100x the cost).
+            Purpose.REFERENCE: FaceProcessor(
+                self._embedder,
+                QualityPolicy.photo(),
+                detector=detector,
+                search_eye_distance_px=s.reference_search_eye_distance_px,
+                max_pixels=s.max_image_pixels,
+            ),
+        }
 
 
-def _batch_fn(processors: dict[Purpose, FaceProcessor]):  # type: ignore[no-untyped-def]
+def _batch_fn(processors: Processors):  # type: ignore[no-untyped-def]
     """Captures for a batch of encoded images; an undecodable image fails alone, and
     each purpose's images are embedded in one call."""
     from biometrics import BiometricsError
     from biometrics.images import load_image
 
-    max_pixels = processors[Purpose.LIVE].max_pixels
-
     def run(items: Sequence[Job]) -> list[Capture | BaseException]:
         results: list[Capture | BaseException] = [placeholder] * len(items)
-        for purpose, processor in processors.items():
+        for purpose, processor in processors.get().items():
             slots, images = [], []
             for i, (p, data) in enumerate(items):
                 if p is not purpose:
                     continue
                 try:
-                    images.append(load_image(data, max_pixels=max_pixels))
+                    images.append(load_image(data, max_pixels=processor.max_pixels))
                     slots.append(i)
                 except BiometricsError as exc:
                     results[i] = exc

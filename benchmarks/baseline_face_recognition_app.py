@@ -4,7 +4,8 @@ No authentication, no database, no quality gate, no batching, no pool: each requ
 decodes the image (`face_recognition.load_image_file`), finds faces with the default
 HOG detector (`face_locations`, one upsample), and encodes the first face with the
 5-point landmarks (`face_encodings(..., model="small")`), in FastAPI's default
-thread pool. Stateless: `/transactions` returns the portrait encoding and the client
+thread pool, one dlib call at a time per worker. Stateless: `/transactions` returns
+the portrait encoding and the client
 sends it back with each capture, so several workers need no shared state.
 
     uvicorn baseline_face_recognition_app:app --app-dir benchmarks
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from typing import Annotated, Any
 
 import face_recognition
@@ -23,12 +25,19 @@ from fastapi import FastAPI, File, Form, HTTPException, UploadFile
 app = FastAPI(title="face_recognition baseline")
 
 
+# face_recognition's dlib models are module-level objects; called from FastAPI's
+# thread pool at once they corrupt the heap ("corrupted size vs. prev_size", seen at
+# N=16), so the baseline serialises them per worker process.
+_dlib = threading.Lock()
+
+
 def _encode(data: bytes) -> Any:
     image = face_recognition.load_image_file(io.BytesIO(data))
-    boxes = face_recognition.face_locations(image)
-    if not boxes:
-        return None
-    return face_recognition.face_encodings(image, boxes[:1], model="small")[0]
+    with _dlib:
+        boxes = face_recognition.face_locations(image)
+        if not boxes:
+            return None
+        return face_recognition.face_encodings(image, boxes[:1], model="small")[0]
 
 
 @app.post("/transactions")

@@ -38,8 +38,8 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import load_gates  # noqa: E402  (the server and workload helpers)
-from load_gates import ADMIN_TOKEN, IMPOSTOR, PAIRS, REPO, load_images, mrz_for  # noqa: E402
+import load_gates
+from load_gates import ADMIN_TOKEN, IMPOSTOR, PAIRS, REPO, load_images, mrz_for
 
 RESULTS = REPO / "benchmarks" / "results" / "crash_test.json"
 
@@ -109,7 +109,8 @@ async def gate_loop(
             txn = req.body
             while txn["state"] == "capturing" and not stop.is_set():
                 cap = Request(
-                    uuid.uuid4().hex, index, "capture", "POST", f"/v1/transactions/{txn['id']}/captures",
+                    uuid.uuid4().hex, index, "capture", "POST",
+                    f"/v1/transactions/{txn['id']}/captures",
                     files={"image": ("live.jpg", live, "image/jpeg")},
                 )  # fmt: skip
                 log.requests.append(cap)
@@ -242,7 +243,8 @@ def main() -> None:
             killed_at = time.monotonic()
             await load
             print(
-                f"killed -9 at {args.kill_after:.0f} s; load stopped {time.monotonic() - killed_at:.1f} s later"
+                f"killed -9 at {args.kill_after:.0f} s; "
+                f"load stopped {time.monotonic() - killed_at:.1f} s later"
             )
 
         asyncio.run(load_then_kill())
@@ -256,7 +258,8 @@ def main() -> None:
             restarted.stop()
     ok = not (
         result["lost"] or result["duplicated"] or result["orphans_no_request_names"]
-        or result["capture_acks_not_reflected"] or result["decisions_without_exactly_one_audit_record"]
+        or result["capture_acks_not_reflected"]
+        or result["decisions_without_exactly_one_audit_record"]
     ) and result["audit_chain_ok"] and result["api_audit_verify"]["ok"]  # fmt: skip
     result["passed"] = ok
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

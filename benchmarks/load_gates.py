@@ -421,6 +421,25 @@ def fresh_database() -> Iterator[str]:
         drop_database(name)
 
 
+def server_cpu_s(server: Server) -> float:
+    """CPU seconds (user + system) used so far by the server and its workers."""
+    import psutil
+
+    try:
+        root = psutil.Process(server.process.pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return float("nan")
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
 def run_one(n: int, args: argparse.Namespace, workdir: Path, *, baseline: bool) -> dict[str, Any]:
     with fresh_database() as db:
         server = start_server(
@@ -438,19 +457,36 @@ def run_one(n: int, args: argparse.Namespace, workdir: Path, *, baseline: bool) 
             asyncio.run(
                 run_gates(server.url, keys[:1], 5, args.workers * 2, Stats(), baseline=baseline)
             )
+            cpu_before, client_before = server_cpu_s(server), time.process_time()
+            load_before = os.getloadavg()[0]
             elapsed = asyncio.run(
                 run_gates(
                     server.url, keys, args.seconds, args.max_transactions, stats, baseline=baseline
                 )
             )
-            return {"gates": n, "baseline": baseline, **summarise(stats, elapsed)}
+            cpu = server_cpu_s(server) - cpu_before
+            summary = summarise(stats, elapsed)
+            per_capture = cpu / stats.verified if stats.verified else float("nan")
+            return {
+                "gates": n,
+                "baseline": baseline,
+                **summary,
+                "server_cpu_s": cpu,
+                "client_cpu_s": time.process_time() - client_before,
+                # Whole transactions (portrait + captures + database) per verified capture:
+                # robust to the other helpers' load, unlike wall-clock throughput.
+                "server_cpu_ms_per_verified_capture": per_capture * 1e3,
+                "loadavg_1min_before": load_before,
+                "loadavg_1min_after": os.getloadavg()[0],
+            }
         finally:
             server.stop()
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     print(
-        f"{'system':<10} {'N':>3} {'endpoint':<9} {'req':>6} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}  statuses"
+        f"{'system':<10} {'N':>3} {'endpoint':<9} {'req':>6} {'req/s':>7} "
+        f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}  statuses"
     )
     for row in rows:
         system = "baseline" if row["baseline"] else "egate"
@@ -461,7 +497,10 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             )
         print(
             f"{system:<10} {row['gates']:>3} => {row['verified_per_s']:.1f} verified captures/s, "
-            f"{row['transactions']} transactions, errors other than 503: {row['errors_other_than_503']}"
+            f"{row['transactions']} transactions, "
+            f"errors other than 503: {row['errors_other_than_503']}, "
+            f"server CPU {row['server_cpu_ms_per_verified_capture']:.0f} ms per verified capture, "
+            f"load avg {row['loadavg_1min_before']:.1f}->{row['loadavg_1min_after']:.1f}"
         )
 
 
@@ -495,7 +534,8 @@ def main() -> None:
             print_table(rows[-1:])
             ours, base = rows[-2]["verified_per_s"], rows[-1]["verified_per_s"]
             print(
-                f"N={n}: egate / baseline verified captures per second = {ours / base if base else float('inf'):.2f}x"
+                f"N={n}: egate / baseline verified captures per second = "
+                f"{ours / base if base else float('inf'):.2f}x"
             )
     info["other_processes_at_end"] = other_load()
     info["runs"] = rows

@@ -22,8 +22,8 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import load_gates  # noqa: E402
-from load_gates import ADMIN_TOKEN, REPO  # noqa: E402
+import load_gates
+from load_gates import ADMIN_TOKEN, REPO
 
 RESULTS = REPO / "benchmarks" / "results" / "schemathesis.json"
 
@@ -46,7 +46,7 @@ def run_pass(url: str, header: str, args: argparse.Namespace, report: Path) -> d
         (i for i, line in enumerate(lines) if "ERRORS" in line or "FAILURES" in line), None
     )
     if start is not None:
-        tail = lines[start : start + 40] + ["..."] + tail
+        tail = [*lines[start : start + 40], "...", *tail]
     summary = next((line for line in reversed(tail) if re.search(r"\d+ (passed|failed)", line)), "")
     return {"exit_code": done.returncode, "summary": summary.strip("= "), "tail": tail}
 

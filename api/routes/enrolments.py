@@ -118,7 +118,8 @@ async def get_enrolment(
 async def erase_enrolment(
     traveller_id: str, operator: EnrolOperator, resources: ResourcesDep
 ) -> Response:
-    """Erase the traveller, their documents and templates (the audit trail keeps no personal data)."""
+    """Erase the traveller, their documents and templates (the audit trail keeps no
+    personal data)."""
 
     def erase() -> None:
         with resources.store.unit_of_work() as uow:

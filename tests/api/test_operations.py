@@ -63,11 +63,13 @@ def test_metrics_expose_latency_decisions_and_queue_depth(
 def test_openapi_documents_every_endpoint(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     for path in (
-        "/v1/transactions", "/v1/transactions/{transaction_id}/captures", "/v1/transactions/{transaction_id}",
+        "/v1/transactions", "/v1/transactions/{transaction_id}/captures",
+        "/v1/transactions/{transaction_id}",
         "/v1/transactions/{transaction_id}/close", "/v1/transactions/{transaction_id}/abandon",
         "/v1/gates", "/v1/gates/heartbeat", "/v1/verify", "/v1/identify", "/v1/enrolments",
-        "/v1/watchlists/documents", "/v1/watchlists/persons", "/v1/watchlists/faces", "/v1/manifests",
-        "/v1/app-checks", "/v1/audit/export", "/v1/audit/verify", "/v1/policy", "/healthz", "/readyz", "/metrics",
+        "/v1/watchlists/documents", "/v1/watchlists/persons", "/v1/watchlists/faces",
+        "/v1/manifests", "/v1/app-checks", "/v1/audit/export", "/v1/audit/verify", "/v1/policy",
+        "/healthz", "/readyz", "/metrics",
     ):  # fmt: skip
         assert path in paths, path
     capture = paths["/v1/transactions/{transaction_id}/captures"]["post"]["requestBody"]["content"]
