@@ -26,11 +26,25 @@ from sim.egates import GateOutcome, draw_transactions
 from sim.records import Event, EventKind, Exit, QueueLog, Records
 from sim.rosters import Roster, add, gates_available, random_outages
 from sim.streams import Source, Streams
+from sim.travellers import NationalityGroup
 
 if TYPE_CHECKING:
     from sim.scenario import Scenario
 
 NAN = math.nan
+_COLUMNS = (
+    "entry_s",
+    "gate_join_s",
+    "gate_start_s",
+    "gate_end_s",
+    "desk_join_s",
+    "desk_start_s",
+    "desk_end_s",
+    "secondary_join_s",
+    "secondary_start_s",
+    "secondary_end_s",
+    "exit_s",
+)
 
 
 class Station:
@@ -145,35 +159,48 @@ class Hall:
             self.events.append(Event(now, i, kind, where))
 
     def run(self) -> Records:
-        s, t, env = self.scenario, self.travellers, self.env
+        t, env = self.travellers, self.env
         n = len(t)
-        nan = [NAN] * n
-        cols = {
-            k: list(nan)
-            for k in ("entry", "gj", "gs", "ge", "dj", "ds", "de", "sj", "ss", "se", "exit_s")
-        }
-        self.entry, self.exit_s = cols["entry"], cols["exit_s"]
+        # Per-traveller times, filled in as events happen (lists: cheaper to set than arrays).
+        self.cols = {k: [NAN] * n for k in _COLUMNS}
+        self.entry, self.exit_s = self.cols["entry_s"], self.cols["exit_s"]
         self.exit = [-1] * n
         self.desk_of = [-1] * n
-        self.watchlist = t.watchlist.tolist()
-        gates = draw_transactions(s.egates, t, self.streams)
-        self.outcome = gates.outcome.tolist()
-        routing = self.streams[Source.ROUTING]
-        uses_gate = (
-            s.egates.eligible(t) & (routing.random(n) < s.egates.uptake) & (s.egates.gates > 0)
-        )
-        self.uses_gate = uses_gate.tolist()
-        self.priority = (routing.random(n) < s.egates.referral_priority).tolist()
-        desk_service = s.desks.service_times(t, self.streams).tolist()
-        secondary_service = s.secondary.service_s.sample(self.streams[Source.SECONDARY], n).tolist()
+        self._draw()
+        self._build_stations()
+        self.arrival = t.arrival_s.tolist()
+        if n:
+            Timeout(env, self.arrival[0], 0).callbacks.append(self._arrive)
+        if self.progress is not None and n:
+            self._tick(None)
+        env.run()
+        return self._records()
 
+    def _draw(self) -> None:
+        """Every random variate of the run, per traveller, one vectorised call per stream."""
+        s, t, n = self.scenario, self.travellers, len(self.travellers)
+        self.transactions = draw_transactions(s.egates, t, self.streams)
+        self.outcome = self.transactions.outcome.tolist()
+        routing = self.streams[Source.ROUTING]
+        chooses_gate = routing.random(n) < s.egates.uptake
+        self.uses_gate_array = s.egates.eligible(t) & chooses_gate & (s.egates.gates > 0)
+        self.uses_gate = self.uses_gate_array.tolist()
+        self.priority = (routing.random(n) < s.egates.referral_priority).tolist()
+        self.desk_service = s.desks.service_times(t, self.streams).tolist()
+        secondary_rng = self.streams[Source.SECONDARY]
+        self.secondary_service = s.secondary.service_s.sample(secondary_rng, n).tolist()
+        self.watchlist = t.watchlist.tolist()
+        self.group = t.group.tolist()
+
+    def _build_stations(self) -> None:
+        s, c = self.scenario, self.cols
         self.gates = Station(
             self,
             "egates",
-            gates.service_s.tolist(),
-            cols["gj"],
-            cols["gs"],
-            cols["ge"],
+            self.transactions.service_s.tolist(),
+            c["gate_join_s"],
+            c["gate_start_s"],
+            c["gate_end_s"],
             self._after_gate,
             primary=True,
         )
@@ -181,10 +208,10 @@ class Hall:
             Station(
                 self,
                 q.name,
-                desk_service,
-                cols["dj"],
-                cols["ds"],
-                cols["de"],
+                self.desk_service,
+                c["desk_join_s"],
+                c["desk_start_s"],
+                c["desk_end_s"],
                 self._after_desk,
                 primary=True,
             )
@@ -193,60 +220,47 @@ class Hall:
         self.secondary = Station(
             self,
             "secondary",
-            secondary_service,
-            cols["sj"],
-            cols["ss"],
-            cols["se"],
+            self.secondary_service,
+            c["secondary_join_s"],
+            c["secondary_start_s"],
+            c["secondary_end_s"],
             self._after_secondary,
             primary=False,
         )
         self._desks_by_group = {
-            int(g): [k for k, q in enumerate(s.desks.queues) if g in q.groups] for g in range(5)
+            int(g): [k for k, q in enumerate(s.desks.queues) if g in q.groups]
+            for g in NationalityGroup
         }
-        self.group = t.group.tolist()
         self.overflow: deque[int] = deque()
         self.over_t: list[float] = [0.0]
         self.over_n: list[int] = [0]
-        rosters = {"egates": self._gate_roster(t), "secondary": s.secondary.roster}
-        rosters.update({q.name: q.roster for q in s.desks.queues})
+        self.rosters = {"egates": self._gate_roster(), "secondary": s.secondary.roster}
+        self.rosters.update({q.name: q.roster for q in s.desks.queues})
         for station in [self.gates, *self.desks, self.secondary]:
-            self._schedule_roster(station, rosters[station.name])
-        self.arrival = t.arrival_s.tolist()
-        if n:
-            Timeout(env, self.arrival[0], 0).callbacks.append(self._arrive)
-        if self.progress is not None and n:
-            self._tick(None)
-        env.run()
+            self._schedule_roster(station, self.rosters[station.name])
+
+    def _records(self) -> Records:
         logs = {st.name: st.queue_log() for st in [self.gates, *self.desks, self.secondary]}
         logs["overflow"] = QueueLog(np.array(self.over_t), np.array(self.over_n, dtype=np.int64))
-        arr = {k: np.array(v) for k, v in cols.items()}
+        arr = {k: np.array(v) for k, v in self.cols.items()}
+        used = self.uses_gate_array
         return Records(
             replication=self.replication,
-            travellers=t,
-            entry_s=arr["entry"],
-            gate_join_s=arr["gj"],
-            gate_start_s=arr["gs"],
-            gate_end_s=arr["ge"],
-            gate_outcome=np.where(uses_gate, gates.outcome, -1),
-            gate_attempts=np.where(uses_gate, gates.attempts, 0),
+            travellers=self.travellers,
+            gate_outcome=np.where(used, self.transactions.outcome, -1),
+            gate_attempts=np.where(used, self.transactions.attempts, 0),
             desk_queue=np.array(self.desk_of, dtype=np.int64),
-            desk_priority=np.array(self.priority) & uses_gate & ~np.isnan(arr["dj"]),
-            desk_join_s=arr["dj"],
-            desk_start_s=arr["ds"],
-            desk_end_s=arr["de"],
-            secondary_join_s=arr["sj"],
-            secondary_start_s=arr["ss"],
-            secondary_end_s=arr["se"],
-            exit_s=arr["exit_s"],
+            desk_priority=np.array(self.priority) & used & ~np.isnan(arr["desk_join_s"]),
             exit=np.array(self.exit, dtype=np.int64),
-            desk_names=tuple(q.name for q in s.desks.queues),
+            desk_names=tuple(q.name for q in self.scenario.desks.queues),
             logs=logs,
-            capacity=rosters,
-            end_s=float(env.now),
+            capacity=self.rosters,
+            end_s=float(self.env.now),
             events=tuple(self.events) if self.events is not None else None,
+            **arr,
         )
 
-    def _gate_roster(self, t: object) -> Roster:
+    def _gate_roster(self) -> Roster:
         cfg = self.scenario.egates
         horizon = float(self.travellers.arrival_s[-1]) if len(self.travellers) else 0.0
         rng = self.streams[Source.OUTAGES]
