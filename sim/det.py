@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,13 +87,29 @@ class DetTable:
         except OSError as exc:
             raise DetTableError(str(path), str(path), f"cannot read: {exc.strerror}") from None
         rows = _json_rows(text, path) if path.suffix.lower() == ".json" else _csv_rows(text, path)
-        rows.sort()
-        return DetTable(
-            thresholds=np.array([r[0] for r in rows]),
-            fmr=np.array([r[1] for r in rows]),
-            fnmr=np.array([r[2] for r in rows]),
-            source=path.name,
+        return DetTable.from_arrays(
+            [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], source=path.name
         )
+
+    @staticmethod
+    def from_arrays(
+        thresholds: Sequence[float] | FloatArray,
+        fmr: Sequence[float] | FloatArray,
+        fnmr: Sequence[float] | FloatArray,
+        *,
+        source: str = "arrays",
+    ) -> DetTable:
+        """A table from columns in any order, e.g. a `biometrics.evaluation.DetCurve`'s
+        `(thresholds, fmr, fnmr)`; rows are sorted by threshold and a repeated threshold
+        (tied scores) keeps its first row."""
+        t = np.asarray(thresholds, dtype=float)
+        a, b = np.asarray(fmr, dtype=float), np.asarray(fnmr, dtype=float)
+        if not (t.shape == a.shape == b.shape and t.ndim == 1):
+            raise DetTableError(source, (t.shape, a.shape, b.shape), "columns differ in length")
+        order = np.argsort(t, kind="stable")
+        t, a, b = t[order], a[order], b[order]
+        _, first = np.unique(t, return_index=True)
+        return DetTable(thresholds=t[first], fmr=a[first], fnmr=b[first], source=source)
 
 
 def _number(where: str, value: object) -> float:

@@ -43,6 +43,11 @@ def test_det_table_files(tmp_path: Path) -> None:
     (tmp_path / "text.csv").write_text("threshold,fmr,fnmr\nlow,0.1,0.1\n", encoding="utf-8")
     with pytest.raises(DetTableError, match=r"text\.csv line 2: not a number"):
         DetTable.load(tmp_path / "text.csv")
+    tied = DetTable.from_arrays(
+        [0.7, 0.5, 0.5, 0.6], [0.01, 0.0001, 0.0002, 0.001], [0.001, 0.2, 0.3, 0.05]
+    )
+    assert tied.thresholds.tolist() == [0.5, 0.6, 0.7]
+    assert tied.fnmr.tolist() == [0.2, 0.05, 0.001]
     data = small_hall(egates={"gates": 2, "det_table": "missing.csv"})
     with pytest.raises(InvalidValue, match=r"egates\.det_table: .*cannot read"):
         parse_scenario(data, tmp_path)
