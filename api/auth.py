@@ -58,11 +58,18 @@ def _usable(secret: str | None) -> str | None:
 
 def _gate(resources: Resources, gate_key: str) -> Principal:
     key = _usable(gate_key)
+    if key is None:
+        raise _unauthorized("unknown or disabled gate key")
+    cached = resources.gate_keys.get(key)
+    if cached is not None:
+        return cached
     with resources.store.read() as uow:
-        gate = uow.gates.authenticate(key) if key else None
+        gate = uow.gates.authenticate(key)
     if gate is None:
         raise _unauthorized("unknown or disabled gate key")
-    return Principal(PrincipalKind.GATE, gate.id)
+    principal = Principal(PrincipalKind.GATE, gate.id)
+    resources.gate_keys.put(key, principal)
+    return principal
 
 
 def _operator(resources: Resources, token: HTTPAuthorizationCredentials) -> Principal:

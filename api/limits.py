@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -122,6 +123,37 @@ class RateLimiter:
                 {"retry_after_s": retry},
                 headers={"Retry-After": str(retry)},
             )
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class TtlCache(Generic[K, V]):
+    """A small map whose entries expire `ttl_s` seconds after they were put; 0 = off.
+
+    Holds verified gate keys so a gate's every request does not cost a database
+    round trip; a disabled gate key therefore stops working within `ttl_s`."""
+
+    def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._entries: dict[K, tuple[float, V]] = {}
+
+    def get(self, key: K, now: float | None = None) -> V | None:
+        found = self._entries.get(key)
+        now = time.monotonic() if now is None else now
+        if found is None or found[0] <= now:
+            return None
+        return found[1]
+
+    def put(self, key: K, value: V, now: float | None = None) -> None:
+        if self.ttl_s <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # crude, and enough: a deployment has far fewer gates
+        now = time.monotonic() if now is None else now
+        self._entries[key] = (now + self.ttl_s, value)
 
 
 def check_capture_count(done: int, limit: int) -> None:

@@ -10,11 +10,12 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from api.gallery import FaceGallery
 from api.inference import InferencePool, PoolConfig
+from api.limits import TtlCache
 from api.limits import RateLimiter
 from api.metrics import Metrics
 from api.policy_file import PolicyFile
@@ -61,6 +62,7 @@ class Resources:
     lists: ScreeningLists
     csca: CscaStore
     gallery: FaceGallery
+    gate_keys: TtlCache[str, Any]
     models_loaded: bool = True
 
     @classmethod
@@ -91,6 +93,7 @@ class Resources:
             ScreeningLists(store, settings.watchlist_refresh_s),
             _csca(settings),
             FaceGallery(settings.gallery_path),
+            TtlCache(settings.credential_cache_s),
         )
 
     async def live(self, image: bytes) -> Capture:
@@ -219,6 +222,8 @@ def _open_store(settings: Settings) -> tuple[TemplateKeyring, Store]:
     except Exception as exc:  # a racing worker's insert wins; anything else is real
         if "unique" not in str(exc).lower():
             raise
+    with store.unit_of_work() as uow:  # retries older than this are no longer recognised
+        uow.idempotency.purge(utc_now() - timedelta(seconds=settings.idempotency_ttl_s))
     return keyring, store
 
 

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     live_search_eye_distance_px: float = Field(default=60.0, gt=0)
     reference_search_eye_distance_px: float = Field(default=50.0, gt=0)
 
+    # A verified gate key is trusted for this long without asking the database again,
+    # so a disabled gate stops working within this many seconds; 0 turns it off.
+    credential_cache_s: float = Field(default=10.0, ge=0)
     # Idempotency records older than this may be purged (seconds).
     idempotency_ttl_s: int = Field(default=86_400, gt=0)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import AdminOperator, AnyPrincipal, GatePrincipal, PrincipalKind
@@ -56,6 +56,19 @@ async def list_gates(admin: AdminOperator, resources: ResourcesDep) -> list[Gate
             return uow.gates.all()
 
     return [_status(g) for g in await run_in_threadpool(gates)]
+
+
+@router.delete("/{gate_id}", status_code=204, response_class=Response)
+async def disable_gate(gate_id: str, admin: AdminOperator, resources: ResourcesDep) -> Response:
+    """Disable a gate: its key is refused (within `EGATE_CREDENTIAL_CACHE_S` seconds on
+    workers that verified it recently)."""
+
+    def disable() -> None:
+        with resources.store.unit_of_work() as uow:
+            uow.gates.disable(gate_id, actor=admin.id)
+
+    await run_in_threadpool(disable)
+    return Response(status_code=204)
 
 
 @router.post("/heartbeat", response_model=GateStatus)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from api_helpers import TestClient, operator
+from api_helpers import ADMIN_TOKEN, TestClient, operator, register_gate
+
+from api.app import create_app
+from api.settings import Settings
 
 
 def test_no_credentials_is_401(client: TestClient) -> None:
@@ -117,3 +122,28 @@ def test_gate_sees_only_its_own_status(
         client.get("/v1/gates/no-such-gate", headers=admin).json()["error"]["code"]
         == "gate_not_found"
     )
+
+
+def test_disabled_gate_key_is_refused(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'x.db'}",
+        bootstrap_admin_token=ADMIN_TOKEN,
+        policy_path=tmp_path / "p.json",
+        gallery_path=tmp_path / "g",
+        credential_cache_s=0,
+    )
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with TestClient(create_app(settings)) as c:
+        gate = register_gate(c, admin, "retired")
+        assert c.post("/v1/gates/heartbeat", json={}, headers=gate).status_code == 200
+        assert c.delete("/v1/gates/retired", headers=admin).status_code == 204
+        r = c.post("/v1/gates/heartbeat", json={}, headers=gate)
+        assert c.delete("/v1/gates/nope", headers=admin).json()["error"]["code"] == "not_found"
+    assert r.status_code == 401
+    assert r.json()["error"]["message"] == "unknown or disabled gate key"
+
+
+def test_operator_cannot_disable_themself(client: TestClient, admin: dict[str, str]) -> None:
+    r = client.delete("/v1/operators/admin", headers=admin)
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "cannot_disable_self"

@@ -1,7 +1,7 @@
 import pytest
 
 from api.errors import ApiError
-from api.limits import RateLimiter, check_capture_count
+from api.limits import RateLimiter, TtlCache, check_capture_count
 
 
 def test_token_bucket_grants_the_burst_then_refuses_until_refilled() -> None:
@@ -36,3 +36,14 @@ def test_capture_count_limit() -> None:
     with pytest.raises(ApiError, match="already has 5 captures; the limit is 5") as info:
         check_capture_count(5, 5)
     assert info.value.code == "too_many_captures"
+
+
+def test_ttl_cache_expires_entries() -> None:
+    cache: TtlCache[str, int] = TtlCache(ttl_s=10.0)
+    cache.put("k", 1, now=100.0)
+    assert cache.get("k", now=109.9) == 1
+    assert cache.get("k", now=110.0) is None
+    assert cache.get("other", now=100.0) is None
+    off: TtlCache[str, int] = TtlCache(ttl_s=0)
+    off.put("k", 1, now=0.0)
+    assert off.get("k", now=0.0) is None
