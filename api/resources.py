@@ -11,18 +11,18 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from api.gallery import FaceGallery
 from api.inference import InferencePool, PoolConfig
-from api.limits import TtlCache
-from api.limits import RateLimiter
+from api.limits import RateLimiter, TtlCache
 from api.metrics import Metrics
 from api.policy_file import PolicyFile
 from api.screening import ScreeningLists
 from api.settings import Settings
 
 if TYPE_CHECKING:
+    from api.auth import Principal
     from biometrics.pipeline import Capture, FaceProcessor
     from egate.crypto import TemplateKeyring
     from egate.csca import CscaStore
@@ -62,7 +62,7 @@ class Resources:
     lists: ScreeningLists
     csca: CscaStore
     gallery: FaceGallery
-    gate_keys: TtlCache[str, Any]
+    gate_keys: TtlCache[str, Principal]
     models_loaded: bool = True
 
     @classmethod
