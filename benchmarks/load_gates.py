@@ -182,6 +182,8 @@ class Stats:
 
 
 class Gate:
+    think_s = 0.0  # pause before each write: the traveller placing the passport, stepping in
+
     def __init__(self, client: httpx.AsyncClient, key: str, index: int, stats: Stats) -> None:
         self.client = client
         self.headers = {"X-Gate-Key": key}
@@ -196,6 +198,8 @@ class Gate:
             if method == "POST"
             else self.headers
         )
+        if method == "POST" and self.think_s:
+            await asyncio.sleep(self.think_s)
         while True:
             start = time.perf_counter()
             r = await self.client.request(method, url, headers=headers, **kw)
@@ -294,6 +298,7 @@ async def run_gates(
     stats: Stats,
     *,
     baseline: bool = False,
+    think_s: float = 0.0,
 ) -> float:
     images = load_images()
     limits = httpx.Limits(max_connections=len(keys) + 4, max_keepalive_connections=len(keys) + 4)
@@ -303,6 +308,8 @@ async def run_gates(
 
         async def gate_loop(i: int, key: str) -> None:
             gate = (BaselineGate if baseline else Gate)(client, key, i, stats)
+            gate.think_s = think_s
+            await asyncio.sleep(think_s * i / len(keys))  # stagger the gates' phases
             while time.monotonic() < stop_at:
                 n = next(counter, None)
                 if n is None:
@@ -461,7 +468,13 @@ def run_one(n: int, args: argparse.Namespace, workdir: Path, *, baseline: bool) 
             load_before = os.getloadavg()[0]
             elapsed = asyncio.run(
                 run_gates(
-                    server.url, keys, args.seconds, args.max_transactions, stats, baseline=baseline
+                    server.url,
+                    keys,
+                    args.seconds,
+                    args.max_transactions,
+                    stats,
+                    baseline=baseline,
+                    think_s=args.think,
                 )
             )
             cpu = server_cpu_s(server) - cpu_before
@@ -470,6 +483,7 @@ def run_one(n: int, args: argparse.Namespace, workdir: Path, *, baseline: bool) 
             return {
                 "gates": n,
                 "baseline": baseline,
+                "think_s": args.think,
                 **summary,
                 "server_cpu_s": cpu,
                 "client_cpu_s": time.process_time() - client_before,
@@ -489,7 +503,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}  statuses"
     )
     for row in rows:
-        system = "baseline" if row["baseline"] else "egate"
+        system = ("baseline" if row["baseline"] else "egate") + (
+            f"+{row['think_s']:g}s" if row.get("think_s") else ""
+        )
         for name, e in row["endpoints"].items():
             print(
                 f"{system:<10} {row['gates']:>3} {name:<9} {e['requests']:>6} {e['per_s']:>7.1f} "
@@ -516,6 +532,10 @@ def main() -> None:
     parser.add_argument("--queue", type=int, default=24, help="inference queue per worker")
     parser.add_argument("--max-batch", type=int, default=8)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument(
+        "--think", type=float, default=0.0,
+        help="seconds each gate waits before each write (0: back to back, measures capacity)",
+    )  # fmt: skip
     parser.add_argument("--output", type=Path, default=RESULTS / "load_gates.json")
     args = parser.parse_args()
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"egate-load-{uuid.uuid4().hex[:6]}"
