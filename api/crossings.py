@@ -29,6 +29,7 @@ from egate.documents import TravelDocument
 from egate.gate import CaptureOutcome, GateTransaction
 from egate.policy import GatePolicy
 from egate.store import TransactionRecord, UnitOfWork
+from egate.watchlist import FaceWatchlist
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class PrecomputedFaces:
 
     portrait: Capture | None = None
     live: Capture | None = None
+    watchlist: FaceWatchlist | None = None
 
     def portrait_embedding(self, portrait: bytes) -> Embeddings | None:
         return None if self.portrait is None else faces.portrait_embedding(self.portrait)
@@ -45,7 +47,7 @@ class PrecomputedFaces:
     def compare(self, capture: bytes, references: Embeddings) -> CaptureOutcome:
         if self.live is None:
             raise ValueError("no live capture was computed for this request")
-        return faces.capture_outcome(self.live, references)
+        return faces.capture_outcome(self.live, references, watchlist=self.watchlist)
 
 
 class StoreEnrolments:

@@ -79,6 +79,13 @@ class FaceGallery:
             finally:
                 gallery.close()
 
+    def watchlist(self, threshold: float) -> FaceWatchlist | None:
+        """The face watchlist to screen live captures against; None while it is empty."""
+        current = self._current()
+        if current is None or len(current[0]) == 0:
+            return None
+        return FaceWatchlist(current[1], threshold=threshold)
+
     def search(
         self, embeddings: npt.NDArray[np.float32], *, threshold: float, k: int
     ) -> list[list[FaceHit]]:

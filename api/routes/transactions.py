@@ -146,7 +146,8 @@ async def submit_capture(
             {"state": txn.state.value},
         )
     live = await resources.live(upload.image)
-    faces = crossings.PrecomputedFaces(live=live)
+    watchlist = await run_in_threadpool(resources.gallery.watchlist, policy.match_threshold)
+    faces = crossings.PrecomputedFaces(live=live, watchlist=watchlist)
     resources.metrics.captures.labels("ok" if live.quality.ok else "poor_quality").inc()
     result: list[GateTransaction] = []
 

@@ -6,11 +6,15 @@ import base64
 import json
 import struct
 import zlib
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
-from api_helpers import TestClient, document, mrz, operator
+import pytest
+from api_helpers import ADMIN_TOKEN, TestClient, document, mrz, operator, register_gate
 
+from api.app import create_app
+from api.settings import Settings
 from egate.manifest import Manifest, ManifestTraveller
 from egate.paxlst import write_paxlst
 
@@ -151,9 +155,24 @@ def test_enrolment_photo_without_a_face_is_refused(
     assert r.json()["error"]["message"].startswith("2 faces in the photo 1")
 
 
+@pytest.fixture
+def own_client(tmp_path: Path) -> Iterator[TestClient]:
+    """A service of its own: face-watchlist entries would refer the other tests' travellers."""
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'w.db'}",
+        bootstrap_admin_token=ADMIN_TOKEN,
+        policy_path=tmp_path / "policy.json",
+        gallery_path=tmp_path / "gallery",
+    )
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
 def test_face_watchlist_and_identify(
-    client: TestClient, admin: dict[str, str], gate: dict[str, str], photo: dict[str, list[bytes]]
+    own_client: TestClient, admin: dict[str, str], photo: dict[str, list[bytes]]
 ) -> None:
+    client = own_client
+    gate = register_gate(client, admin, "identify-gate")
     r = client.post(
         "/v1/watchlists/faces",
         json={
@@ -311,3 +330,28 @@ def test_policy(client: TestClient, admin: dict[str, str], gate: dict[str, str])
         )
     finally:
         client.put("/v1/policy", json=policy, headers=admin)
+
+
+def test_live_face_on_the_face_watchlist_is_referred(
+    own_client: TestClient, admin: dict[str, str], photo: dict[str, list[bytes]]
+) -> None:
+    client = own_client
+    gate = register_gate(client, admin, "watch-gate")
+    entry = {
+        "id": "W-alex",
+        "image": b64(photo["alex_lacamoire"][0]),
+    }
+    r = client.post(
+        "/v1/watchlists/faces", json={"entries": [entry], "replace": True}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    portrait = b64(photo["alex_lacamoire"][0])
+    txn = client.post(
+        "/v1/transactions", json={"mrz": mrz(), "portrait": portrait}, headers=gate
+    ).json()
+    url = f"/v1/transactions/{txn['id']}/captures"
+    r = client.post(url, json={"image": b64(photo["alex_lacamoire"][1])}, headers=gate)
+    final = r.json()["transaction"]
+    assert final["decision"] == "refer"
+    assert final["referral"]["reason"] == "watchlist"
+    assert "W-alex" in final["referral"]["findings"][0]["detail"]
