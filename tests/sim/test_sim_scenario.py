@@ -208,3 +208,26 @@ def test_any_mutation_parses_or_raises_a_scenario_error(path: tuple[str, ...], v
     assert isinstance(scenario.name, str)
     records = simulate(scenario, 0)  # a valid scenario runs to the end
     assert np.all(records.exit >= 0)
+
+
+def test_shipped_example_scenario_runs_with_every_feature() -> None:
+    from importlib import resources
+
+    from sim.egates import GateOutcome
+
+    path = Path(str(resources.files("sim") / "scenarios" / "terminal.yaml"))
+    s = load_scenario(path, {"arrivals.scale": 0.1})
+    assert [b.name for b in s.egates.banks] == ["north", "south"]
+    assert s.egates.det.source == "det_example.csv"
+    assert s.queues == ("egates", "residents", "visitors", "secondary")
+    r = simulate(s, 0)
+    assert np.all(r.exit >= 0)
+    # Lanes take only their groups; e-gate referrals land in their group's lane.
+    residents = r.desk_queue == 0
+    assert set(np.unique(r.travellers.group[residents])) <= {0, 1}
+    assert set(np.unique(r.travellers.group[r.desk_queue == 1])) <= {2, 3, 4}
+    assert np.any(r.gate_outcome == GateOutcome.DOCUMENT)
+    # The north bank's officer is off 23:00-23:30 and the south bank loses 2 gates 12:00-14:00.
+    gates = r.capacity["egates"]
+    assert gates.at(12.5 * 3600) <= 18
+    assert gates.at(23.2 * 3600) <= 10
