@@ -447,6 +447,19 @@ def server_cpu_s(server: Server) -> float:
     return total
 
 
+def mean_batch(url: str) -> dict[str, float]:
+    """Inference batch sizes seen by the worker that answers /metrics (one of them)."""
+    text = httpx.get(url + "/metrics", timeout=10).text
+    values = {}
+    for line in text.splitlines():
+        for name in ("egate_inference_batch_size_sum", "egate_inference_batch_size_count"):
+            if line.startswith(name + " "):
+                values[name] = float(line.split()[1])
+    count = values.get("egate_inference_batch_size_count", 0.0)
+    total = values.get("egate_inference_batch_size_sum", 0.0)
+    return {"batches": count, "images": total, "mean_batch": total / count if count else 0.0}
+
+
 def run_one(n: int, args: argparse.Namespace, workdir: Path, *, baseline: bool) -> dict[str, Any]:
     with fresh_database() as db:
         server = start_server(
@@ -478,6 +491,7 @@ def run_one(n: int, args: argparse.Namespace, workdir: Path, *, baseline: bool) 
                 )
             )
             cpu = server_cpu_s(server) - cpu_before
+            batch = {} if baseline else mean_batch(server.url)
             summary = summarise(stats, elapsed)
             per_capture = cpu / stats.verified if stats.verified else float("nan")
             return {
@@ -492,6 +506,7 @@ def run_one(n: int, args: argparse.Namespace, workdir: Path, *, baseline: bool) 
                 "server_cpu_ms_per_verified_capture": per_capture * 1e3,
                 "loadavg_1min_before": load_before,
                 "loadavg_1min_after": os.getloadavg()[0],
+                "inference_batches_one_worker": batch,
             }
         finally:
             server.stop()
