@@ -10,9 +10,11 @@ from __future__ import annotations
 import csv
 import enum
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -27,6 +29,8 @@ from sim.travellers import (
     TravellerMix,
     Travellers,
 )
+
+T = TypeVar("T")
 
 
 class ArrivalsError(SimError):
@@ -268,7 +272,8 @@ LOG_COLUMNS = (
 
 
 def read_arrival_log(path: Path, streams: Streams, *, mix: TravellerMix) -> Travellers:
-    """A recorded arrival log replayed exactly: CSV with `arrival_s` (seconds or HH:MM:SS)
+    """A recorded arrival log replayed exactly: CSV with `arrival_s` (seconds, HH:MM:SS or
+    ISO 8601 timestamps)
     and optionally `group` (national|eea|b5jssk|non_visa|visa), `nationality`, `age`,
     `enrolled`, `document` (TD3|TD1|TD2), `watchlist` (0/1), `flight` (index). Missing
     columns are drawn from `mix`."""
@@ -288,10 +293,10 @@ def read_arrival_log(path: Path, streams: Streams, *, mix: TravellerMix) -> Trav
         raise ArrivalsError(path.name, unknown[0], f"unknown column; expected {LOG_COLUMNS}")
     if not rows:
         raise ArrivalsError(path.name, 0, "the arrival log is empty")
-    times = np.array([_log_value(r, "arrival_s", n, _clock_s) for n, r in enumerate(rows, 2)])
+    times = _log_times(rows)
     drawn = mix.draw(streams[Source.TRAVELLERS], times, np.full(len(rows), -1, dtype=np.int64))
     cols = {name: getattr(drawn, name) for name in LOG_COLUMNS if name != "arrival_s"}
-    parsers = {
+    parsers: dict[str, Callable[[str], object]] = {
         "group": lambda v: int(NationalityGroup.from_label(v)),
         "nationality": lambda v: v.strip().upper()[:3],
         "age": int,
@@ -308,6 +313,24 @@ def read_arrival_log(path: Path, streams: Streams, *, mix: TravellerMix) -> Trav
     return Travellers(arrival_s=times, **cols).sorted()
 
 
+def _log_times(rows: Sequence[Mapping[str, str]]) -> FloatArray:
+    """Seconds from midnight: from seconds or HH:MM[:SS] as written, or from ISO 8601
+    timestamps (`2026-05-02T06:30:05`) counted from midnight of the earliest date."""
+    first = rows[0]["arrival_s"].strip()
+    if "T" not in first and first.count("-") < 2:
+        return np.array([_log_value(r, "arrival_s", n, _clock_s) for n, r in enumerate(rows, 2)])
+    stamps = [_log_value(r, "arrival_s", n, _timestamp) for n, r in enumerate(rows, 2)]
+    aware = {s.tzinfo is not None for s in stamps}
+    if len(aware) > 1:
+        raise ArrivalsError("arrival log", first, "mixes timestamps with and without a time zone")
+    midnight = min(stamps).replace(hour=0, minute=0, second=0, microsecond=0)
+    return np.array([(s - midnight).total_seconds() for s in stamps])
+
+
+def _timestamp(text: str) -> datetime:
+    return datetime.fromisoformat(text.strip())
+
+
 def _flag(text: str) -> bool:
     value = text.strip().lower()
     if value not in ("0", "1", "true", "false", "yes", "no"):
@@ -321,8 +344,7 @@ def _document(text: str) -> object:
     return DocumentType(text.strip().upper())
 
 
-def _log_value(row: Mapping[str, str], name: str, line: int, parse: object) -> object:
-    assert callable(parse)
+def _log_value(row: Mapping[str, str], name: str, line: int, parse: Callable[[str], T]) -> T:
     try:
         return parse(row[name])
     except (ValueError, KeyError, TypeError):

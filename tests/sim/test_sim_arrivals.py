@@ -217,3 +217,19 @@ def test_early_flight_just_after_midnight_arrives_at_the_start_of_the_day() -> N
     )
     assert t.arrival_s.min() == 0.0
     assert np.all(t.arrival_s >= 0)
+
+
+def test_arrival_log_with_iso_timestamps_counts_from_midnight(tmp_path: Path) -> None:
+    (tmp_path / "log.csv").write_text(
+        "arrival_s,group\n2026-05-02T06:30:05,eea\n2026-05-02T06:30:00,national\n2026-05-03T00:00:01,visa\n",
+        encoding="utf-8",
+    )
+    t = read_arrival_log(tmp_path / "log.csv", Streams(1, 0), mix=MIX)
+    assert t.arrival_s.tolist() == [23400.0, 23405.0, 86401.0]
+    (tmp_path / "bad.csv").write_text(
+        "arrival_s\n2026-05-02T06:30:05\n2026-05-02T25:00\n", encoding="utf-8"
+    )
+    with pytest.raises(
+        ArrivalsError, match=r"arrival log line 3: bad arrival_s \(got '2026-05-02T25:00'\)"
+    ):
+        read_arrival_log(tmp_path / "bad.csv", Streams(1, 0), mix=MIX)
