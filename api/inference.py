@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -68,6 +69,20 @@ class InferencePool(Generic[T, R]):
 
     async def start(self) -> None:
         self._batcher = asyncio.create_task(self._batch_loop(), name="egate-batcher")
+
+    async def on_each_thread(self, fn: Callable[[], object]) -> None:
+        """Run `fn` once on every worker thread (to load per-thread models before the
+        first request); a barrier keeps each call on its own thread."""
+        barrier = threading.Barrier(self._config.threads)
+
+        def run() -> None:
+            fn()
+            barrier.wait(timeout=120)
+
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(
+            *(loop.run_in_executor(self._executor, run) for _ in range(self._config.threads))
+        )
 
     async def stop(self) -> None:
         if self._batcher is not None:

@@ -80,6 +80,7 @@ class Resources:
             metrics,
         )
         await pool.start()
+        await pool.on_each_thread(processors.warm_up)
         keyring, store = await asyncio.to_thread(_open_store, settings)
         return cls(
             settings,
@@ -136,7 +137,14 @@ class Processors:
         # in parallel; more threads than cores only adds context switches.
         self._embedder = OnnxEmbedder(threads=1)
         self._local = threading.local()
-        self.get()  # load the models now: readiness means loaded
+
+    def warm_up(self) -> None:
+        """Load this thread's detector and run every model once (readiness = loaded)."""
+        import numpy as np
+
+        for processor in self.get().values():
+            processor.process(np.full((120, 160, 3), 128, np.uint8))
+        self._embedder.embed(np.zeros((1, 150, 150, 3), np.uint8))
 
     def get(self) -> dict[Purpose, FaceProcessor]:
         made: dict[Purpose, FaceProcessor] | None = getattr(self._local, "processors", None)

@@ -240,29 +240,48 @@ class Gate:
         self.stats.transactions += 1
 
 
-def framed(path: Path) -> bytes:
-    """The photograph as a gate camera frames it: a head-and-shoulders crop around the
-    face (3x the face box, at full resolution, so the eye distance is unchanged),
-    re-encoded as JPEG quality 90. Gate cameras adjust to the traveller's height and
-    send this region, not a wide scene."""
+# ISO/IEC 19794-5 full-frontal portraits: at least 90 px between the eye centres.
+PORTRAIT_EYE_DISTANCE_PX = 90.0
+
+
+def framed(path: Path, *, portrait: bool = False) -> bytes:
+    """The photograph as the gate receives it.
+
+    Live capture: a head-and-shoulders crop around the face (3x the face box, at full
+    resolution, so the eye distance is unchanged), JPEG quality 90: gate cameras
+    adjust to the traveller's height and send this region, not a wide scene.
+    Chip portrait (`portrait=True`): the same crop scaled so the eyes are 90 px apart,
+    JPEG quality 75, as a DG2 holds it (chip space keeps portraits small)."""
     import io
 
     from PIL import Image
 
     from biometrics.detection import FaceDetector
     from biometrics.images import load_image
+    from biometrics.quality import eye_distance_px
 
     image = load_image(path.read_bytes())
-    box = FaceDetector().detect(image, min_eye_distance_px=45.0)[0]
+    detector = FaceDetector()
+    box = detector.detect(image, min_eye_distance_px=45.0)[0]
     cx, cy = (box.left + box.right) / 2, (box.top + box.bottom) / 2
     half = 1.5 * max(box.right - box.left, box.bottom - box.top)
     height, width = image.shape[:2]
-    crop = image[
-        max(0, int(cy - half)) : min(height, int(cy + half)),
-        max(0, int(cx - half)) : min(width, int(cx + half)),
-    ]
+    crop = Image.fromarray(
+        image[
+            max(0, int(cy - half)) : min(height, int(cy + half)),
+            max(0, int(cx - half)) : min(width, int(cx + half)),
+        ]
+    )
     out = io.BytesIO()
-    Image.fromarray(crop).save(out, format="JPEG", quality=90)
+    if portrait:
+        scale = PORTRAIT_EYE_DISTANCE_PX / eye_distance_px(detector.landmarks(image, box))
+        if scale < 1:
+            crop = crop.resize(
+                (round(crop.width * scale), round(crop.height * scale)), Image.LANCZOS
+            )
+        crop.save(out, format="JPEG", quality=75)
+    else:
+        crop.save(out, format="JPEG", quality=90)
     return out.getvalue()
 
 
@@ -272,8 +291,9 @@ _IMAGES: dict[str, bytes] = {}
 def load_images() -> dict[str, bytes]:
     """Every photograph of the workload, framed (computed once per process)."""
     if not _IMAGES:
-        paths = {p for pair in PAIRS.values() for p in pair} | {IMPOSTOR}
-        _IMAGES.update({p: framed(FACES / p) for p in paths})
+        lives = {pair[1] for pair in PAIRS.values()} | {IMPOSTOR}
+        _IMAGES.update({p: framed(FACES / p) for p in lives})
+        _IMAGES.update({pair[0]: framed(FACES / pair[0], portrait=True) for pair in PAIRS.values()})
     return _IMAGES
 
 

@@ -110,3 +110,16 @@ def test_a_failing_batch_fails_every_item_in_it() -> None:
 
     out = run(main())
     assert [str(e) for e in out] == ["model crashed", "model crashed"]  # type: ignore[attr-defined]
+
+
+def test_on_each_thread_runs_once_per_worker_thread() -> None:
+    seen: list[str] = []
+
+    async def main() -> None:
+        pool = InferencePool(Recorder(), PoolConfig(threads=3), Metrics())
+        await pool.start()
+        await pool.on_each_thread(lambda: seen.append(threading.current_thread().name))
+        await pool.stop()
+
+    run(main())
+    assert len(seen) == len(set(seen)) == 3
