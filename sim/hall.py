@@ -255,7 +255,9 @@ class Hall:
             desk_names=tuple(q.name for q in self.scenario.desks.queues),
             logs=logs,
             capacity=self.rosters,
-            end_s=float(self.env.now),
+            # The last departure, not the clock: roster changes and progress ticks after it
+            # must not stretch the period over which utilisation and lengths are averaged.
+            end_s=float(np.max(arr["exit_s"])) if len(self.travellers) else 0.0,
             events=tuple(self.events) if self.events is not None else None,
             **arr,
         )
@@ -288,7 +290,7 @@ class Hall:
         assert self.progress is not None
         now = self.env.now
         self.progress(now)
-        if now < self.arrival[-1]:
+        if now + 3600.0 < self.arrival[-1]:  # never past the last arrival
             Timeout(self.env, 3600.0, None).callbacks.append(self._tick)
 
     # -- routing -------------------------------------------------------------

@@ -43,13 +43,21 @@ COLUMNS = (
 
 
 def summary_rows(summary: Summary, scenario: Scenario) -> list[list[str]]:
-    """The KPI table: one row per queue, each cell a mean ± 95% CI half-width."""
-    rows = [["queue", "SL", *[c[1] for c in COLUMNS]]]
+    """The KPI table: one row per queue, each cell a mean ± 95% CI half-width. Waits are in
+    minutes, or in seconds when every queue's p99 is under a minute (queueing checks)."""
+    p99 = [m["wait_p99_s"].mean for m in summary.queues.values() if m["wait_p99_s"].n]
+    seconds = bool(p99) and max(p99) < 60
+    columns = [
+        (key, label.replace(" min", " s"), 1.0, 2) if seconds and label.endswith(" min") else c
+        for c in COLUMNS
+        for key, label, _, _ in [c]
+    ]
+    rows = [["queue", "SL", *[c[1] for c in columns]]]
     for q, metrics in summary.queues.items():
         sl = scenario.service_level(q)
         rows.append(
             [q, f"{sl.share:.0%}<{sl.max_wait_s / 60:g}m"]
-            + [_fmt(metrics[key], scale, digits) for key, _, scale, digits in COLUMNS]
+            + [_fmt(metrics[key], scale, digits) for key, _, scale, digits in columns]
         )
     return rows
 

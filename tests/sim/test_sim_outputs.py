@@ -150,8 +150,11 @@ def test_demo_runs_on_defaults_and_prints_kpis() -> None:
     assert 55_000 < served < 75_000
 
 
-def test_same_seed_same_kpis_across_worker_counts(small_scenario: Scenario) -> None:
+def test_same_seed_same_kpis_across_worker_counts_and_progress(small_scenario: Scenario) -> None:
     one = run_scenario(small_scenario, workers=1, keep_records=False)
     two = run_scenario(small_scenario, workers=2, keep_records=False)
-    assert json_ready(one.summary) == json_ready(two.summary)
+    ticks: list[float] = []
+    watched = run_scenario(small_scenario, keep_records=False, on_progress=ticks.append)
+    assert json_ready(one.summary) == json_ready(two.summary) == json_ready(watched.summary)
+    assert ticks[-1] == 1.0
     assert np.isfinite(one.summary.queues["egates"]["wait_p95_s"].mean)
