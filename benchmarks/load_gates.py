@@ -480,6 +480,18 @@ def mean_batch(url: str) -> dict[str, float]:
     return {"batches": count, "images": total, "mean_batch": total / count if count else 0.0}
 
 
+def server_rss_mib(server: Server) -> float:
+    """Resident memory of the server and its workers now, MiB."""
+    import psutil
+
+    try:
+        root = psutil.Process(server.process.pid)
+        procs = [root, *root.children(recursive=True)]
+        return sum(p.memory_info().rss for p in procs) / 2**20
+    except psutil.NoSuchProcess:
+        return float("nan")
+
+
 def run_one(n: int, args: argparse.Namespace, workdir: Path, *, baseline: bool) -> dict[str, Any]:
     with fresh_database() as db:
         server = start_server(
@@ -512,6 +524,7 @@ def run_one(n: int, args: argparse.Namespace, workdir: Path, *, baseline: bool) 
             )
             cpu = server_cpu_s(server) - cpu_before
             batch = {} if baseline else mean_batch(server.url)
+            rss = server_rss_mib(server)
             summary = summarise(stats, elapsed)
             per_capture = cpu / stats.verified if stats.verified else float("nan")
             return {
@@ -527,6 +540,7 @@ def run_one(n: int, args: argparse.Namespace, workdir: Path, *, baseline: bool) 
                 "loadavg_1min_before": load_before,
                 "loadavg_1min_after": os.getloadavg()[0],
                 "inference_batches_one_worker": batch,
+                "server_rss_mib_at_end": rss,
             }
         finally:
             server.stop()
