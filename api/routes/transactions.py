@@ -152,7 +152,9 @@ async def submit_capture(
     result: list[GateTransaction] = []
 
     def work(uow: UnitOfWork) -> StoredResponse:
-        current = uow.transactions.get(transaction_id)
+        # Locks the row (PostgreSQL; SQLite serialises writers anyway): a second worker
+        # with a capture for the same transaction waits here, then sees the change.
+        current = uow.transactions.get(transaction_id, for_update=True)
         if (
             current is None
             or current.attempts != record.attempts
