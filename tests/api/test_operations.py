@@ -149,3 +149,42 @@ def test_serve_refuses_default_secrets_outside_development(
     result = CliRunner().invoke(main, ["serve", "--port", "1"])
     assert result.exit_code == 1
     assert "EGATE_TEMPLATE_KEY still has its development default" in result.output
+
+
+def test_two_captures_racing_on_one_transaction_count_once_each_or_conflict(
+    tmp_path: Path, photo: dict[str, list[bytes]]
+) -> None:
+    settings = _limited_settings(tmp_path, inference_threads=2)
+    app = create_app(settings)
+    portrait = base64.b64encode(photo["obama"][0]).decode()
+    live = base64.b64encode(photo["biden"][0]).decode()  # no match: the transaction stays open
+
+    async def race() -> tuple[list[httpx.Response], dict[str, object]]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+                admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+                r = await c.post("/v1/gates", json={"id": "racer"}, headers=admin)
+                gate = {"X-Gate-Key": r.json()["key"]}
+                txn = (
+                    await c.post(
+                        "/v1/transactions", json={"mrz": mrz(), "portrait": portrait}, headers=gate
+                    )
+                ).json()
+                url = f"/v1/transactions/{txn['id']}/captures"
+                answers = await asyncio.gather(
+                    *(c.post(url, json={"image": live}, headers=gate) for _ in range(2))
+                )
+                final = (await c.get(f"/v1/transactions/{txn['id']}", headers=gate)).json()
+                return list(answers), final
+
+    answers, final = asyncio.run(race())
+    codes = sorted(r.status_code for r in answers)
+    ok = [r for r in answers if r.status_code == 200]
+    assert codes in ([200, 200], [200, 409])
+    assert final["attempts"] == len(ok)  # every acknowledged capture counted, none twice
+    if codes == [200, 409]:
+        assert (
+            next(r for r in answers if r.status_code == 409).json()["error"]["code"]
+            == "concurrent_update"
+        )
