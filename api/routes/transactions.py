@@ -30,10 +30,11 @@ from biometrics import BiometricsError
 from biometrics.pipeline import Capture
 from egate import EgateError
 from egate.chip import portrait_from_dg2
-from egate.crossing import DocumentRead
+from egate.crossing import DocumentRead, Embeddings
 from egate.gate import Decision, GateTransaction, ReferralReason
 from egate.mrz import parse_mrz
 from egate.store import (
+    OperatorRole,
     StoredResponse,
     TransactionQuery,
     TransactionRecord,
@@ -285,25 +286,19 @@ async def _load(
         )
     if principal.kind is PrincipalKind.GATE and record.gate_id != principal.id:
         raise ApiError(403, "forbidden", f"transaction {transaction_id} belongs to another gate")
-    if principal.kind is PrincipalKind.OPERATOR:
-        from egate.store import OperatorRole
-
-        if not principal.roles & {OperatorRole.AUDIT, OperatorRole.ADMIN}:
-            raise ApiError(403, "forbidden", f"operator {principal.id} lacks role audit")
+    readers = {OperatorRole.AUDIT, OperatorRole.ADMIN}
+    if principal.kind is PrincipalKind.OPERATOR and not principal.roles & readers:
+        raise ApiError(403, "forbidden", f"operator {principal.id} lacks role audit")
     return record
 
 
 async def _save(
-    resources: Resources, txn: GateTransaction, references: object, principal: Principal
+    resources: Resources, txn: GateTransaction, references: Embeddings, principal: Principal
 ) -> None:
-    import numpy as np
-
-    refs = np.asarray(references, dtype=np.float32)
-
     def save() -> None:
         with resources.store.unit_of_work() as uow:
             uow.transactions.save(
-                crossings.to_record(txn, refs, resources.keyring), actor=principal.id
+                crossings.to_record(txn, references, resources.keyring), actor=principal.id
             )
 
     await run_in_threadpool(save)
