@@ -7,7 +7,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from api_helpers import TestClient, mrz, register_gate
+from api_helpers import TestClient, mrz, operator, register_gate
 
 
 def open_txn(client: TestClient, gate: dict[str, str], portrait: bytes, **doc: object) -> dict:  # type: ignore[type-arg]
@@ -185,6 +185,10 @@ def test_a_gate_cannot_see_another_gates_transaction(
     )
     assert client.get("/v1/transactions", headers=gate).status_code == 403
     assert client.get(f"/v1/transactions/{txn['id']}", headers=admin).status_code == 200
+    enroller = operator(client, admin, ["enrol"])
+    r = client.get(f"/v1/transactions/{txn['id']}", headers=enroller)
+    assert r.status_code == 403
+    assert r.json()["error"]["message"].endswith("lacks role audit")
 
 
 def test_capture_limit_per_transaction(
