@@ -20,6 +20,9 @@ from sim.records import Records
 from sim.travellers import FloatArray
 
 HOUR_S = 3600.0
+# Hourly series stop after 31 days; anything later counts in the last hour (a run that
+# long is a mistake in the arrivals, and it must not allocate an array per hour of it).
+MAX_HOURS = 31 * 24
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ def run_kpis(
     warmup_s: float = 0.0,
 ) -> RunKpis:
     """Every KPI of one replication; `max_wait_s` is each queue's service-level wait."""
-    hours = max(24, int(r.end_s // HOUR_S) + 1)
+    hours = min(max(24, int(r.end_s // HOUR_S) + 1), MAX_HOURS)
     used = r.gate_outcome >= 0
     users = max(int(used.sum()), 1)
     referral = {

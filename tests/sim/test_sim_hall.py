@@ -186,3 +186,15 @@ def test_random_gate_failures_take_gates_out_and_repeat_with_the_seed() -> None:
     horizon = float(a.travellers.arrival_s[-1])
     lost = 1 - roster.server_seconds(horizon) / (4 * horizon)
     assert 0.1 < lost < 0.45
+
+
+def test_absurdly_slow_arrivals_still_give_bounded_kpis() -> None:
+    from sim.kpis import MAX_HOURS
+    from sim.runner import kpis_of
+
+    s = parse_scenario(small_hall(arrivals={"poisson": {"rate_per_s": 1e-9, "count": 3}}))
+    k = kpis_of(s, _records(s))
+    assert len(k.queues["desks"].throughput_by_hour) == MAX_HOURS
+    assert (
+        sum(k.queues["desks"].throughput_by_hour) + sum(k.queues["egates"].throughput_by_hour) >= 3
+    )
