@@ -15,6 +15,7 @@ from simcases import small_hall
 from sim import SimError
 from sim.distributions import DistributionError, Exponential, Fixed, parse_distribution
 from sim.hall import simulate
+from sim.runner import kpis_of
 from sim.scenario import (
     InvalidValue,
     MissingKey,
@@ -206,8 +207,10 @@ def test_any_mutation_parses_or_raises_a_scenario_error(path: tuple[str, ...], v
         }
         return
     assert isinstance(scenario.name, str)
-    records = simulate(scenario, 0)  # a valid scenario runs to the end
+    records = simulate(scenario, 0)  # a valid scenario runs to the end ...
     assert np.all(records.exit >= 0)
+    kpis = kpis_of(scenario, records)  # ... and its records hold the invariants
+    assert kpis.travellers == len(records)
 
 
 def test_shipped_example_scenario_runs_with_every_feature() -> None:
