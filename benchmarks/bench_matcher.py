@@ -178,7 +178,8 @@ def bench_size(n: int, args: argparse.Namespace, out: dict[str, Any]) -> None:
     rng = np.random.default_rng(12345)
     accuracy = args.accuracy_queries if n < 5_000_000 else args.accuracy_queries_large
     queries = unit_vectors(rng, max(accuracy, 64 * 8))
-    row: dict[str, Any] = {"n": n, "k": K, "dim": DIM}
+    # Other processes share this host: the load average says how much of it we had.
+    row: dict[str, Any] = {"n": n, "k": K, "dim": DIM, "load_average_at_start": os.getloadavg()}
 
     def log(*parts: object) -> None:
         print(f"[N={n:,}]", *parts, flush=True)
@@ -250,6 +251,7 @@ def bench_size(n: int, args: argparse.Namespace, out: dict[str, Any]) -> None:
             ours[name][key]["ratio_to_faiss"] = round(
                 ours[name][key]["queries_per_s"] / row["faiss"][key]["queries_per_s"], 3
             )
+    row["load_average_at_end"] = os.getloadavg()
     row["max_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
     shutil.rmtree(work, ignore_errors=True)
     out["results"].append(row)
