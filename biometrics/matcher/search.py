@@ -15,7 +15,6 @@ queries to the device and the (B, k) winners back.
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +29,7 @@ from biometrics.embedding import Provider, ProviderUnavailable
 from biometrics.matcher.errors import EmptyGallery, InvalidArgument
 from biometrics.matcher.gallery import Block, Gallery, GalleryDtype
 from biometrics.matcher.graphs import search_graph
-from biometrics.matcher.vectors import as_vectors
+from biometrics.matcher.vectors import as_vectors, check_threshold
 
 # Extra candidates per block and overall, re-ranked in float64. float32 scores of 128-d
 # descriptors err by ~1e-6; neighbours closer than that are rare, 8 of them in a row rarer.
@@ -134,8 +133,8 @@ class Searcher:
         q = as_vectors(queries, self.gallery.dim, "queries")
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
             raise InvalidArgument("k", k, "must be an int >= 1")
-        if threshold is not None and not (math.isfinite(threshold) and threshold >= 0):
-            raise InvalidArgument("threshold", threshold, "must be a finite distance >= 0")
+        if threshold is not None:
+            threshold = check_threshold(threshold)
         with self.gallery._lock:
             if len(self.gallery) == 0:
                 raise EmptyGallery(self.gallery.path)

@@ -1,13 +1,14 @@
-"""Checks every array crossing the matcher's boundary: shape (n, dim), finite, float32."""
+"""Checks on what crosses the matcher's boundary: (n, dim) finite float32 arrays, thresholds."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from biometrics.matcher.errors import DimensionMismatch, NonFiniteValue
+from biometrics.matcher.errors import DimensionMismatch, InvalidArgument, NonFiniteValue
 
 Vectors = npt.NDArray[np.float32]
 
@@ -36,3 +37,12 @@ def _require_finite(array: npt.NDArray[Any], what: str) -> None:
     if bad.any():
         row, col = (int(i) for i in np.argwhere(bad)[0])
         raise NonFiniteValue(what, row, float(array[row, col]))
+
+
+def check_threshold(threshold: float) -> float:
+    """`threshold` as a float Euclidean distance; InvalidArgument unless a finite number >= 0."""
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float | np.floating):
+        raise InvalidArgument("threshold", threshold, "must be a number")
+    if not math.isfinite(threshold) or threshold < 0:
+        raise InvalidArgument("threshold", threshold, "must be a finite distance >= 0")
+    return float(threshold)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,9 +11,9 @@ import numpy as np
 import numpy.typing as npt
 
 from biometrics.embedding import EMBEDDING_DIM, Provider, ProviderUnavailable
-from biometrics.matcher.errors import DimensionMismatch, InvalidArgument
+from biometrics.matcher.errors import DimensionMismatch
 from biometrics.matcher.graphs import verify_graph
-from biometrics.matcher.vectors import as_vectors
+from biometrics.matcher.vectors import as_vectors, check_threshold
 
 # dlib's own decision threshold for its face descriptor (Euclidean distance).
 DEFAULT_THRESHOLD = 0.6
@@ -65,7 +64,7 @@ class Verifier:
         b = as_vectors(templates, self.dim, "templates")
         if a.shape != b.shape:
             raise DimensionMismatch("templates", f"{a.shape} like live", b.shape)
-        threshold = _check_threshold(threshold)
+        threshold = check_threshold(threshold)
         if len(a) == 0:
             return VerifyResult(np.zeros(0, np.float32), np.zeros(0, bool), threshold)
         feeds = {"live": a, "templates": b, "threshold": np.array(threshold, np.float32)}
@@ -96,12 +95,4 @@ def threshold_at_fmr(
     # evaluation is the capture stream's module; imported here so the matcher loads without it.
     from biometrics.evaluation import threshold_for_fmr  # type: ignore[import-not-found,unused-ignore]
 
-    return _check_threshold(float(threshold_for_fmr(genuine, impostor, target_fmr)))
-
-
-def _check_threshold(threshold: float) -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float | np.floating):
-        raise InvalidArgument("threshold", threshold, "must be a number")
-    if not math.isfinite(threshold) or threshold < 0:
-        raise InvalidArgument("threshold", threshold, "must be a finite distance >= 0")
-    return float(threshold)
+    return check_threshold(float(threshold_for_fmr(genuine, impostor, target_fmr)))

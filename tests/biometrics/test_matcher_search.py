@@ -223,9 +223,10 @@ def test_bad_queries_and_arguments_are_typed(tmp_path: Path) -> None:
             with pytest.raises(InvalidArgument, match="k=") as arg:
                 searcher.search(values[:1], k=k)  # type: ignore[arg-type]
             assert arg.value.value == k
-        for threshold in (-0.1, float("nan"), float("inf")):
-            with pytest.raises(InvalidArgument, match="threshold="):
-                searcher.search(values[:1], threshold=threshold)
+        for threshold in (-0.1, float("nan"), float("inf"), "0.6"):
+            with pytest.raises(InvalidArgument, match="threshold=") as bad_threshold:
+                searcher.search(values[:1], threshold=threshold)  # type: ignore[arg-type]
+            assert bad_threshold.value.value is threshold
 
 
 @pytest.mark.skipif(
