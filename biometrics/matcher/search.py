@@ -99,7 +99,11 @@ class Searcher:
             )
             for size in {1, BLOCKS_PER_RUN}
         }
-        self._device_id = device_id
+        # Where gallery blocks live as OrtValues bound through IOBinding: the CUDA device, or
+        # None to feed the mapped host arrays directly (CPU).
+        self._device: tuple[str, int] | None = None
+        if provider is Provider.CUDA:
+            self._device = ("cuda", device_id)
         # Per block index: (version, arrays or device values) for blocks we keep a copy of.
         self._copies: dict[int, tuple[int, Any, Any]] = {}
         self._pool: ThreadPoolExecutor | None = None
@@ -154,8 +158,8 @@ class Searcher:
         cut = len(full) - len(full) % BLOCKS_PER_RUN
         groups = [blocks[i : i + BLOCKS_PER_RUN] for i in range(0, cut, BLOCKS_PER_RUN)]
         groups += [[b] for b in blocks[cut:]]
-        if self.provider is Provider.CUDA:
-            runs = self._run_cuda(q, groups, want)
+        if self._device is not None:
+            runs = self._run_resident(q, groups, want, self._device)
         else:
             runs = self._run_cpu(q, groups, want)
         all_scores, all_slots = [], []
@@ -209,11 +213,14 @@ class Searcher:
             self._copies = {block.index: cached}
         return cached[1], cached[2]
 
-    def _run_cuda(
-        self, q: npt.NDArray[np.float32], groups: list[list[Block]], want: int
+    def _run_resident(
+        self,
+        q: npt.NDArray[np.float32],
+        groups: list[list[Block]],
+        want: int,
+        device: tuple[str, int],
     ) -> list[list[Any]]:
         ort = self._ort
-        device = ("cuda", self._device_id)
         q_device = ort.OrtValue.ortvalue_from_numpy(q, *device)
         last = groups[-1][-1].index
         for stale in [i for i in self._copies if i > last]:

@@ -253,3 +253,26 @@ def test_cuda_search_equals_cpu_search(tmp_path: Path) -> None:
             assert cuda.search(queries, k=10) == Searcher(gallery).search(queries, k=10)
             gallery.add(["x"], queries[:1])
             assert cuda.search(queries[:1], k=1) == [[Hit("x", 0.0)]]
+
+
+@pytest.mark.parametrize("dtype", list(GalleryDtype))
+def test_resident_iobinding_path_on_the_cpu_device(tmp_path: Path, dtype: GalleryDtype) -> None:
+    # The CUDA path (blocks kept as OrtValues, bound with IOBinding, refreshed by block version)
+    # run against the CPU device: the same code as on a GPU but for the device name.
+    rng = np.random.default_rng(11)
+    values = rng.normal(0, 0.12, (45, DIM)).astype(np.float32)
+    queries = rng.normal(0, 0.12, (7, DIM)).astype(np.float32)
+    with _gallery(tmp_path / "g", values, dtype=dtype, block=4) as gallery:
+        host = Searcher(gallery)
+        resident = Searcher(gallery)
+        resident._device = ("cpu", 0)
+        assert resident.search(queries, k=6) == host.search(queries, k=6)
+        gallery.add(["x"], queries[:1])
+        gallery.replace(["g3"], queries[1:2])
+        gallery.remove(["g0", "g44"])
+        assert resident.search(queries, k=6) == host.search(queries, k=6)
+        nearest = resident.search(queries[:2], k=1)
+        assert [[h.id for h in row] for row in nearest] == [["x"], ["g3"]]
+        gallery.remove([i for i in gallery.ids if i not in {"x", "g3"}])
+        assert resident.search(queries[:2], k=5) == host.search(queries[:2], k=5)
+        assert all(i == 0 for i in resident._copies)
