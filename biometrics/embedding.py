@@ -156,6 +156,11 @@ def _session_options(threads: int | None) -> Any:
     # and Relu into them (benchmarks/bench_embedding.py --tune: basic/extended are slower).
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads if threads is not None else len(os.sched_getaffinity(0))
+    # Idle worker threads sleep instead of spinning. On the shared 2-core machine (and a gate
+    # host that also runs detection) spinning threads fight the other work: batch 1 took
+    # 12-14 ms spinning vs 6 ms not; on an idle machine spinning saves ~1 ms at batch 1
+    # (3.3 vs 4.3 ms) and nothing at batch 32 (bench_embedding.py --tune).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only
     return options
 
