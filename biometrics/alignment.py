@@ -32,7 +32,9 @@ class AlignmentError(BiometricsError):
         super().__init__(f"cannot align face: {reason}")
 
 
-def face_chip(image: npt.NDArray[np.uint8], landmarks: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.uint8]:
+def face_chip(
+    image: npt.NDArray[np.uint8], landmarks: npt.NDArray[np.floating[Any]]
+) -> npt.NDArray[np.uint8]:
     """The (150, 150, 3) uint8 RGB chip of the face with 5 `landmarks` ((5, 2) x, y pixels)
     in `image` ((H, W, 3) uint8 RGB, C-contiguous)."""
     import dlib
@@ -52,7 +54,8 @@ def chip_corners(landmarks: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.flo
     c, s = np.cos(details.angle), np.sin(details.angle)
     offsets = np.array([(-half_w, -half_h), (half_w, -half_h), (half_w, half_h), (-half_w, half_h)])
     rotation = np.array([[c, -s], [s, c]])
-    return offsets @ rotation.T + (cx, cy)
+    corners: npt.NDArray[np.float64] = offsets @ rotation.T + np.array((cx, cy))
+    return corners
 
 
 def _shape(landmarks: npt.NDArray[np.floating[Any]]) -> Any:

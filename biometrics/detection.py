@@ -156,7 +156,7 @@ class FaceDetector:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             # INTER_AREA averages when shrinking (no aliasing); bilinear when enlarging.
             interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
-            frame = cv2.resize(image, size, interpolation=interpolation)
+            frame = np.asarray(cv2.resize(image, size, interpolation=interpolation), dtype=np.uint8)
         sx, sy = frame.shape[1] / width, frame.shape[0] / height
         boxes = [_unscale(rect, sx, sy) for rect in self._raw_detect(frame)]
         return sorted(boxes, key=lambda b: b.area, reverse=True)
@@ -186,7 +186,9 @@ class FaceDetector:
                 if self._predictor is None:
                     import dlib
 
-                    path = self._predictor_path or Path(_models().pose_predictor_five_point_model_location())
+                    path = self._predictor_path or Path(
+                        _models().pose_predictor_five_point_model_location()
+                    )
                     self._predictor = dlib.shape_predictor(str(path))
         return self._predictor
 

@@ -89,7 +89,9 @@ class ImageTooLarge(BiometricsError):
 
     code: str = "image_too_large"
 
-    def __init__(self, max_pixels: int, width: int | None = None, height: int | None = None) -> None:
+    def __init__(
+        self, max_pixels: int, width: int | None = None, height: int | None = None
+    ) -> None:
         self.width = width
         self.height = height
         self.max_pixels = max_pixels
@@ -144,7 +146,7 @@ def decode_image(
         # Our own max_pixels check replaces Pillow's DecompressionBombWarning.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            image = Image.open(io.BytesIO(data), formats=_ALLOWED_PIL_FORMATS)
+            image: Image.Image = Image.open(io.BytesIO(data), formats=_ALLOWED_PIL_FORMATS)
         except Image.DecompressionBombError as exc:
             # Pillow's own hard limit (2 x Image.MAX_IMAGE_PIXELS), hit before ours.
             raise ImageTooLarge(max_pixels) from exc

@@ -98,7 +98,9 @@ class QualityPolicy:
     def __post_init__(self) -> None:
         for name in ("min_eye_distance_px", "max_yaw_deg", "max_roll_deg", "max_clipped_fraction"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"QualityPolicy.{name} must be positive, got {getattr(self, name)}")
+                raise ValueError(
+                    f"QualityPolicy.{name} must be positive, got {getattr(self, name)}"
+                )
         if not 0 <= self.min_brightness < self.max_brightness <= 255:
             raise ValueError(
                 f"need 0 <= min_brightness < max_brightness <= 255, got "
@@ -114,7 +116,9 @@ class QualityPolicy:
     def photo(cls) -> QualityPolicy:
         """For enrolment photos and evaluation sets rather than a gate camera: faces
         down to 20 px between the eyes, yaw up to 30 degrees, roll up to 20."""
-        return cls(min_eye_distance_px=20.0, max_yaw_deg=30.0, max_roll_deg=20.0, min_sharpness=10.0)
+        return cls(
+            min_eye_distance_px=20.0, max_yaw_deg=30.0, max_roll_deg=20.0, min_sharpness=10.0
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +143,9 @@ class QualityReport:
         return tuple(issue.message for issue in self.issues)
 
 
-def eye_centres(landmarks: npt.NDArray[np.floating[Any]]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+def eye_centres(
+    landmarks: npt.NDArray[np.floating[Any]],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """(image-left eye centre, image-right eye centre), each (2,) float64 (x, y) px."""
     points = landmarks.astype(np.float64)
     return points[_IMAGE_LEFT_EYE].mean(axis=0), points[_IMAGE_RIGHT_EYE].mean(axis=0)
@@ -198,7 +204,8 @@ def _face_region(chip: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     size = chip.shape[0]
     inner = size / (1 + 2 * CHIP_PADDING)
     lo, hi = round((size - inner) / 2 + 0.15 * inner), round((size + inner) / 2 - 0.1 * inner)
-    return cv2.cvtColor(np.ascontiguousarray(chip[lo:hi, lo:hi]), cv2.COLOR_RGB2GRAY)
+    region = cv2.cvtColor(np.ascontiguousarray(chip[lo:hi, lo:hi]), cv2.COLOR_RGB2GRAY)
+    return np.asarray(region, dtype=np.uint8)
 
 
 def exposure(chip: npt.NDArray[np.uint8]) -> tuple[float, float]:
@@ -207,7 +214,9 @@ def exposure(chip: npt.NDArray[np.uint8]) -> tuple[float, float]:
     return float(face.mean()), float(np.count_nonzero(face >= 250) / face.size)
 
 
-def face_inside(box: Box, landmarks: npt.NDArray[np.floating[Any]], width: int, height: int) -> bool:
+def face_inside(
+    box: Box, landmarks: npt.NDArray[np.floating[Any]], width: int, height: int
+) -> bool:
     """Whether the face (detector box, and the face part of the aligned chip) lies
     within a `width` x `height` frame."""
     if not box.inside(width, height):
@@ -216,7 +225,11 @@ def face_inside(box: Box, landmarks: npt.NDArray[np.floating[Any]], width: int, 
     centre = corners.mean(axis=0)
     # Shrink the chip square to the face template (drop the padding), with 5% slack.
     face = centre + (corners - centre) / (1 + 2 * CHIP_PADDING) * 0.95
-    return bool(np.all(face >= -0.5) and np.all(face[:, 0] <= width - 0.5) and np.all(face[:, 1] <= height - 0.5))
+    return bool(
+        np.all(face >= -0.5)
+        and np.all(face[:, 0] <= width - 0.5)
+        and np.all(face[:, 1] <= height - 0.5)
+    )
 
 
 def assess(
