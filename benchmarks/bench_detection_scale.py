@@ -42,7 +42,9 @@ def found(ref: Box, boxes: list[Box]) -> bool:
     return any(iou(ref, b) > 0.4 for b in boxes)
 
 
-def timed(detector: FaceDetector, image: np.ndarray, scale: float, repeat: int = 3) -> tuple[float, list[Box]]:
+def timed(
+    detector: FaceDetector, image: np.ndarray, scale: float, repeat: int = 3
+) -> tuple[float, list[Box]]:
     boxes = detector.detect_at_scale(image, scale)
     times = []
     for _ in range(repeat):
@@ -53,11 +55,17 @@ def timed(detector: FaceDetector, image: np.ndarray, scale: float, repeat: int =
 
 
 def main() -> None:
-    root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared" / "faces"
+    root = (
+        Path(sys.argv[1])
+        if len(sys.argv) > 1
+        else Path(__file__).resolve().parents[2] / "shared" / "faces"
+    )
     paths = sorted(p for p in root.glob("*/**/*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
     detector = FaceDetector()
     faces = []  # (path, eye distance, {scale: found})
-    sides: dict[int, dict[str, float]] = {n: {"ms": 0.0, "found": 0, "found_ge90": 0} for n in LONGER_SIDES}
+    sides: dict[int, dict[str, float]] = {
+        n: {"ms": 0.0, "found": 0, "found_ge90": 0} for n in LONGER_SIDES
+    }
     total_ge90 = 0
     for path in paths:
         image = load_image(path)
@@ -65,8 +73,13 @@ def main() -> None:
         ieds = [eye_distance_px(detector.landmarks(image, r)) for r in refs]
         per_scale = {s: detector.detect_at_scale(image, s) for s in SCALES}
         for ref, ied in zip(refs, ieds, strict=True):
-            faces.append({"path": str(path.relative_to(root)), "eye_distance_px": round(ied, 1),
-                          "found_at": [s for s in SCALES if found(ref, per_scale[s])]})
+            faces.append(
+                {
+                    "path": str(path.relative_to(root)),
+                    "eye_distance_px": round(ied, 1),
+                    "found_at": [s for s in SCALES if found(ref, per_scale[s])],
+                }
+            )
         total_ge90 += sum(ied >= 90 for ied in ieds)
         longer = max(image.shape[:2])
         for n in LONGER_SIDES:
@@ -74,25 +87,47 @@ def main() -> None:
             ms, boxes = timed(detector, image, scale)
             sides[n]["ms"] += ms * 1000
             sides[n]["found"] += sum(found(r, boxes) for r in refs)
-            sides[n]["found_ge90"] += sum(found(r, boxes) for r, d in zip(refs, ieds, strict=True) if d >= 90)
+            sides[n]["found_ge90"] += sum(
+                found(r, boxes) for r, d in zip(refs, ieds, strict=True) if d >= 90
+            )
         print(path.name, image.shape[:2], [round(d) for d in ieds], file=sys.stderr)
     # Smallest eye distance in the scaled frame at which each face is found.
-    smallest = sorted(min(s * f["eye_distance_px"] for s in f["found_at"]) for f in faces if f["found_at"])
+    smallest = sorted(
+        min(s * f["eye_distance_px"] for s in f["found_at"]) for f in faces if f["found_at"]
+    )
     bins = {}
     for lo in range(16, 64, 4):
-        hits = [s * f["eye_distance_px"] >= 0 for f in faces for s in SCALES
-                if lo <= s * f["eye_distance_px"] < lo + 4 and s in f["found_at"]]
+        hits = [
+            s * f["eye_distance_px"] >= 0
+            for f in faces
+            for s in SCALES
+            if lo <= s * f["eye_distance_px"] < lo + 4 and s in f["found_at"]
+        ]
         tries = [1 for f in faces for s in SCALES if lo <= s * f["eye_distance_px"] < lo + 4]
-        bins[f"{lo}-{lo + 4}"] = {"tries": len(tries), "recall": round(len(hits) / len(tries), 3) if tries else None}
+        bins[f"{lo}-{lo + 4}"] = {
+            "tries": len(tries),
+            "recall": round(len(hits) / len(tries), 3) if tries else None,
+        }
     result = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": __import__("os").cpu_count(),
-                    "python": platform.python_version()},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": __import__("os").cpu_count(),
+            "python": platform.python_version(),
+        },
         "versions": {"dlib": __import__("dlib").__version__, "opencv": cv2.__version__},
-        "images": len(paths), "faces": len(faces), "faces_eye_distance_ge_90": total_ge90,
+        "images": len(paths),
+        "faces": len(faces),
+        "faces_eye_distance_ge_90": total_ge90,
         "recall_by_scaled_eye_distance_px": bins,
         "smallest_scaled_eye_distance_found_px": [round(s, 1) for s in smallest[:8]],
-        "by_longer_side": {n: {"total_detect_ms": round(v["ms"], 1), "recall_all": f"{v['found']}/{len(faces)}",
-                               "recall_eye_distance_ge_90": f"{v['found_ge90']}/{total_ge90}"} for n, v in sides.items()},
+        "by_longer_side": {
+            n: {
+                "total_detect_ms": round(v["ms"], 1),
+                "recall_all": f"{v['found']}/{len(faces)}",
+                "recall_eye_distance_ge_90": f"{v['found_ge90']}/{total_ge90}",
+            }
+            for n, v in sides.items()
+        },
         "faces_detail": faces,
     }
     out = Path(__file__).resolve().parent / "results" / "detection_scale.json"

@@ -85,7 +85,7 @@ class QualityPolicy:
     degrees because the 5-landmark estimate is only good to a few degrees."""
 
     min_eye_distance_px: float = 90.0
-    max_yaw_deg: float = 15.0
+    max_yaw_deg: float = 10.0
     max_roll_deg: float = 8.0
     min_sharpness: float = 40.0
     """Variance of the Laplacian of the grey 150x150 chip."""
