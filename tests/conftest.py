@@ -32,7 +32,9 @@ class FaceImage:
 def faces_root() -> Path:
     root = faces_dir()
     if root is None:
-        pytest.skip("face photographs not found: put them in ../shared/faces or set EGATE_TEST_FACES")
+        pytest.skip(
+            "face photographs not found: put them in ../shared/faces or set EGATE_TEST_FACES"
+        )
     return root
 
 
@@ -41,7 +43,9 @@ def face_manifest(faces_root: Path) -> list[FaceImage]:
     """Every row of manifest.csv whose file exists (rows naming a missing file are skipped)."""
     with (faces_root / "manifest.csv").open(newline="") as f:
         rows = [
-            FaceImage(faces_root / r["path"], tuple(r["identity"].split(";")), int(r["faces"]), r["note"])
+            FaceImage(
+                faces_root / r["path"], tuple(r["identity"].split(";")), int(r["faces"]), r["note"]
+            )
             for r in csv.DictReader(f)
         ]
     return [r for r in rows if r.path.is_file()]
@@ -57,5 +61,7 @@ def people(face_manifest: list[FaceImage]) -> list[FaceImage]:
 def postgres_url() -> str:
     url = os.environ.get("EGATE_TEST_DATABASE_URL")
     if not url:
-        pytest.skip("no PostgreSQL: set EGATE_TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+        pytest.skip(
+            "no PostgreSQL: set EGATE_TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+        )
     return url
