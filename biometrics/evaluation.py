@@ -310,7 +310,9 @@ def write_det_table(curve: DetCurve, path: Path | str) -> Path:
     return target
 
 
-_PROBIT_TICKS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5, 0.8, 0.95)
+_PROBIT_TICKS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.02, 0.05, 0.1, 0.2, 0.4)
+_PROBIT_CEILING = 0.5
+"""Rates above 50% are of no operational interest; a DET plot stops there."""
 
 
 def _percent(rate: float) -> str:
@@ -327,7 +329,9 @@ def plot_det(
     """Draw DET curves (FNMR against FMR) on probit-scaled axes, as ISO/IEC 19795-1 DET
     plots are, and save a PNG at `path`. Rates of 0 cannot sit on a probit axis: they
     are drawn at the axis floor, half of the smallest non-zero rate any curve can show
-    (1 / (2 x comparisons)). `operating_threshold`, when given, is marked on each curve."""
+    (1 / (2 x comparisons)); rates above 50% at the ceiling. The axes run a little
+    beyond both so that clipped segments stay visible. `operating_threshold`, when
+    given, is marked on each curve."""
     if not curves:
         raise NoCurves()
     import matplotlib
@@ -339,10 +343,10 @@ def plot_det(
     counts = [c.n_genuine for c in curves.values()] + [c.n_impostor for c in curves.values()]
     largest = max([n for n in counts if n > 0] or [1000])
     floor = max(1e-7, 0.5 / largest)
-    ticks = [t for t in _PROBIT_TICKS if floor <= t <= 1 - floor]
+    ticks = [t for t in _PROBIT_TICKS if floor <= t <= _PROBIT_CEILING]
 
     def probit(rates: FloatArray) -> FloatArray:
-        return np.asarray(ndtri(np.clip(rates, floor, 1 - floor)), dtype=np.float64)
+        return np.asarray(ndtri(np.clip(rates, floor, _PROBIT_CEILING)), dtype=np.float64)
 
     figure, axes = plt.subplots(figsize=(6.4, 6.0), dpi=100)
     try:
@@ -359,17 +363,18 @@ def plot_det(
                     "o",
                     color=line.get_color(),
                 )
-        limit = float(ndtri(floor)), float(ndtri(1 - floor))
+        limit = float(ndtri(floor)), float(ndtri(_PROBIT_CEILING))
         axes.plot(limit, limit, ":", color="grey", lw=1, label="FMR = FNMR")
-        axes.set_xlim(*limit)
-        axes.set_ylim(*limit)
+        margin = 0.03 * (limit[1] - limit[0])
+        axes.set_xlim(limit[0] - margin, limit[1] + margin)
+        axes.set_ylim(limit[0] - margin, limit[1] + margin)
         axes.set_xticks(ndtri(np.array(ticks)), [_percent(t) for t in ticks])
         axes.set_yticks(ndtri(np.array(ticks)), [_percent(t) for t in ticks])
         axes.set_xlabel("False match rate (FMR), probit scale")
         axes.set_ylabel("False non-match rate (FNMR), probit scale")
         axes.set_title(title)
         axes.grid(True, alpha=0.3)
-        axes.legend(loc="upper right")
+        axes.legend(loc="lower left")
         figure.tight_layout()
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
