@@ -162,7 +162,7 @@ def decode_image(
         try:
             image.load()
             if image.format == "JPEG":
-                image = ImageOps.exif_transpose(image)
+                ImageOps.exif_transpose(image, in_place=True)  # no copy when upright
         except Image.DecompressionBombError as exc:
             raise ImageTooLarge(max_pixels, width, height) from exc
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
