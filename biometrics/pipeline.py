@@ -9,18 +9,27 @@ Steps: decode (images.py) -> detect on a resized frame (detection.py) -> 5
 landmarks of the largest face at full resolution -> 150x150 chip (alignment.py) ->
 quality (quality.py) -> embed, only when the capture passes quality.
 
-Detection looks for faces down to half the policy's minimum eye distance
-(`search_eye_distance_px`): a face somewhat smaller than allowed is still found and
-reported TOO_FAR ("Please step closer") rather than NO_FACE, and the frame is
-shrunk before detection as far as that allows (for the 90 px default, a 640x480
-frame is searched at about 400x300).
+Detection is coarse to fine. The first pass runs on a frame shrunk so that a face
+with the policy's MINIMUM eye distance shows ~`COARSE_EYE_DISTANCE_AT_SCALE_PX` (28 px)
+between the eyes, where dlib's HOG still finds every face of the test set
+(benchmarks/results/detection_scale.json: recall 1.0 from 24 px up); for the 90 px
+default a 640x480 frame is searched at 199x149, about a third of the pixels of the
+fine pass. Only when that finds nothing is the frame searched again at the fine
+scale, for faces down to `search_eye_distance_px` (default half the minimum): a face
+somewhat smaller than allowed is still found and reported TOO_FAR ("Please step
+closer") rather than NO_FACE. Either way the box is mapped back to the original
+pixels and the landmarks and the chip are computed at full resolution.
+
+Consequence: when the coarse pass finds a face, a second face far smaller than the
+minimum (a person well behind the traveller) is not looked for, so it no longer
+makes the capture MULTIPLE_FACES; a second face near gate size still does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +41,10 @@ from biometrics.quality import QualityPolicy, QualityReport, assess
 
 if TYPE_CHECKING:
     from biometrics.embedding import Embedder
+
+COARSE_EYE_DISTANCE_AT_SCALE_PX: Final = 28.0
+"""Eye distance (px, in the shrunk frame) of a minimum-size face in the coarse pass:
+a little above the detector's floor (`min_eye_distance_at_scale_1`, 26 px) for margin."""
 
 Embedding = npt.NDArray[np.float32]
 """(128,) float32 raw dlib descriptor (not normalised)."""
@@ -53,6 +66,14 @@ class Capture:
     """(width, height) of the decoded image in pixels."""
 
 
+def coarse_eye_distance_px(policy: QualityPolicy, detector: FaceDetector | None = None) -> float:
+    """The `min_eye_distance_px` the coarse detection pass asks the detector for: the
+    frame is then shrunk so a face at `policy.min_eye_distance_px` shows
+    `COARSE_EYE_DISTANCE_AT_SCALE_PX` between the eyes (28 / 90 = 0.311 by default)."""
+    floor = (detector or FaceDetector()).min_eye_distance_at_scale_1
+    return policy.min_eye_distance_px * floor / COARSE_EYE_DISTANCE_AT_SCALE_PX
+
+
 def distance(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> float:
     """Euclidean distance between two (128,) embeddings (float64 arithmetic); lower =
     more alike, dlib's threshold 0.6."""
@@ -63,7 +84,10 @@ class FaceProcessor:
     """Image -> `Capture`. Holds the detector and the embedder; create one and reuse it.
 
     `quality` sets what a good capture is. `search_eye_distance_px` is the smallest
-    eye distance detection looks for (default: half `quality.min_eye_distance_px`).
+    eye distance the fine detection pass looks for (default: half
+    `quality.min_eye_distance_px`); `coarse_eye_distance_px` the first, coarse pass
+    (default `coarse_eye_distance_px(quality)`; pass the same value as
+    `search_eye_distance_px` to search once, at that scale only).
     `max_pixels` bounds decoded images (see images.load_image).
     """
 
@@ -74,6 +98,7 @@ class FaceProcessor:
         *,
         detector: FaceDetector | None = None,
         search_eye_distance_px: float | None = None,
+        coarse_eye_distance_px: float | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         self.embedder = embedder
@@ -84,7 +109,17 @@ class FaceProcessor:
             if search_eye_distance_px is not None
             else quality.min_eye_distance_px / 2
         )
-        self.detector.scale_for(self.search_eye_distance_px)  # validates the value
+        self.coarse_eye_distance_px = (
+            coarse_eye_distance_px
+            if coarse_eye_distance_px is not None
+            else _coarse_default(quality, self.detector)
+        )
+        # scale_for validates both values.
+        self._fine_scale = self.detector.scale_for(self.search_eye_distance_px)
+        # A fine pass that asks for larger faces than the coarse one is the only pass.
+        self._coarse_scale = min(
+            self.detector.scale_for(self.coarse_eye_distance_px), self._fine_scale
+        )
         self.max_pixels = max_pixels
 
     def process(self, source: ImageSource) -> Capture:
@@ -113,7 +148,7 @@ class FaceProcessor:
     def _analyse(self, image: RgbImage) -> Capture:
         """Everything but the embedding."""
         height, width = image.shape[:2]
-        boxes = self.detector.detect(image, min_eye_distance_px=self.search_eye_distance_px)
+        boxes = self.detect(image)
         if not boxes:
             report = assess(boxes, None, None, (width, height), self.quality)
             return Capture(None, None, report, None, image_size=(width, height))
@@ -123,7 +158,18 @@ class FaceProcessor:
         report = assess(boxes, landmarks, chip, (width, height), self.quality)
         return Capture(box, landmarks, report, None, chip, tuple(boxes), (width, height))
 
+    def detect(self, image: RgbImage) -> list[Box]:
+        """Faces in `image` (original pixels, largest first): the coarse pass, then the
+        fine pass only when the coarse one found nothing (see the module docstring)."""
+        boxes = self.detector.detect_at_scale(image, self._coarse_scale)
+        if not boxes and self._fine_scale > self._coarse_scale:
+            boxes = self.detector.detect_at_scale(image, self._fine_scale)
+        return boxes
+
     @staticmethod
     def distance(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> float:
         """See module-level `distance`."""
         return distance(a, b)
+
+
+_coarse_default = coarse_eye_distance_px

@@ -128,3 +128,30 @@ def test_distance_is_euclidean() -> None:
 def test_search_distance_is_validated(embedder: OnnxEmbedder) -> None:
     with pytest.raises(ValueError, match="min_eye_distance_px must be positive"):
         FaceProcessor(embedder, search_eye_distance_px=0)
+
+
+def test_coarse_pass_first_fine_pass_only_when_needed(
+    embedder: OnnxEmbedder, faces_root: Path
+) -> None:
+    gate = FaceProcessor(embedder)  # 90 px minimum: coarse 28/90, fine 26/45
+    assert gate._coarse_scale == pytest.approx(28 / 90)
+    assert gate._fine_scale == pytest.approx(26 / 45)
+    near = load_image(faces_root / "people" / "obama" / "obama-1080p.jpg")  # eyes ~106 px
+    boxes = gate.detect(near)
+    assert boxes == gate.detector.detect_at_scale(near, gate._coarse_scale)
+    assert len(boxes) == 1
+    far = load_image(faces_root / "people" / "obama" / "obama-480p.jpg")  # eyes ~48 px
+    assert gate.detector.detect_at_scale(far, gate._coarse_scale) == []
+    assert gate.detect(far) == gate.detector.detect_at_scale(far, gate._fine_scale)
+    capture = gate.process(far)
+    assert QualityIssue.TOO_FAR in capture.quality.issues
+    assert QualityIssue.NO_FACE not in capture.quality.issues
+    # The landmarks are always predicted on the full-resolution frame.
+    assert capture.box is not None
+    assert capture.landmarks is not None
+    np.testing.assert_array_equal(capture.landmarks, gate.detector.landmarks(far, capture.box))
+
+
+def test_search_larger_than_coarse_is_a_single_pass(embedder: OnnxEmbedder) -> None:
+    single = FaceProcessor(embedder, search_eye_distance_px=120)
+    assert single._coarse_scale == single._fine_scale
