@@ -282,18 +282,49 @@ def fnmr_at_fmr(
     return error_rates(genuine, impostor, threshold, kind=kind).fnmr
 
 
+def _step_rows(curve: DetCurve) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The curve's rows plus a corner row beside each: the rates are a step function of
+    the threshold, and the corners make linear interpolation between rows exact."""
+    t, fmr, fnmr = curve.thresholds, curve.fmr, curve.fnmr
+    if curve.kind is ScoreKind.DISTANCE:
+        # rates of row k hold on [t_k, t_k+1); below t_0 nothing matches (FMR 0, FNMR 1)
+        corner_t = np.nextafter(t, -np.inf)
+        corner_fmr = np.concatenate([[0.0], fmr[:-1]])
+        corner_fnmr = np.concatenate([[1.0], fnmr[:-1]])
+    else:
+        # match when score >= t: rates of row k hold on (t_k-1, t_k]; above the last
+        # score nothing matches
+        corner_t = np.nextafter(t, np.inf)
+        corner_fmr = np.concatenate([fmr[1:], [0.0]])
+        corner_fnmr = np.concatenate([fnmr[1:], [1.0]])
+    keep = ~np.isin(corner_t, t)  # scores one ulp apart need no corner
+    thresholds = np.concatenate([t, corner_t[keep]])
+    order = np.argsort(thresholds, kind="stable")
+    return (
+        thresholds[order],
+        np.concatenate([fmr, corner_fmr[keep]])[order],
+        np.concatenate([fnmr, corner_fnmr[keep]])[order],
+    )
+
+
 def write_det_table(curve: DetCurve, path: Path | str) -> Path:
     """Write `curve` for the simulator (`sim.det.DetTable.load`): CSV with the header
-    `threshold,fmr,fnmr`, one row per threshold, ascending; JSON
-    `{"thresholds", "fmr", "fnmr", "kind", "n_genuine", "n_impostor"}` when `path`
-    ends in .json. Floats are written with full precision (repr). Returns the path."""
+    `threshold,fmr,fnmr`, thresholds strictly ascending; JSON `{"thresholds", "fmr",
+    "fnmr", "kind", "n_genuine", "n_impostor"}` when `path` ends in .json.
+
+    The empirical rates are step functions of the threshold while the simulator
+    interpolates linearly between rows, so each row is written with a corner row one
+    float below it (distances) carrying the previous rates: interpolation then gives
+    exactly the measured FMR and FNMR at any threshold (FMR 0 and FNMR 1 below the
+    lowest score). Floats are written with full precision (repr). Returns the path."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    thresholds, fmr, fnmr = _step_rows(curve)
     if target.suffix.lower() == ".json":
         document = {
-            "thresholds": curve.thresholds.tolist(),
-            "fmr": curve.fmr.tolist(),
-            "fnmr": curve.fnmr.tolist(),
+            "thresholds": thresholds.tolist(),
+            "fmr": fmr.tolist(),
+            "fnmr": fnmr.tolist(),
             "kind": curve.kind.value,
             "n_genuine": curve.n_genuine,
             "n_impostor": curve.n_impostor,
@@ -303,9 +334,7 @@ def write_det_table(curve: DetCurve, path: Path | str) -> Path:
     with target.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(("threshold", "fmr", "fnmr"))
-        for row in zip(
-            curve.thresholds.tolist(), curve.fmr.tolist(), curve.fnmr.tolist(), strict=True
-        ):
+        for row in zip(thresholds.tolist(), fmr.tolist(), fnmr.tolist(), strict=True):
             writer.writerow([repr(v) for v in row])
     return target
 

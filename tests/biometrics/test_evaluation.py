@@ -224,12 +224,31 @@ def test_det_table_round_trips_through_the_simulator(tmp_path: Path) -> None:
     for name in ("det.csv", "det.json"):
         path = write_det_table(curve, tmp_path / name)
         table = DetTable.load(path)
-        assert table.thresholds.tolist() == curve.thresholds.tolist()
-        assert table.fmr.tolist() == curve.fmr.tolist()
-        assert table.fnmr.tolist() == curve.fnmr.tolist()
-        assert table.at(0.5) == pytest.approx((0.25, 0.2))
+        # every measured row is there, with its corner one float below
+        assert set(curve.thresholds.tolist()) <= set(table.thresholds.tolist())
+        assert len(table.thresholds) == 2 * len(curve.thresholds)
+        # the simulator's linear interpolation gives the measured step function
+        for t in [0.0, 0.2, 0.25, 0.449, 0.45, 0.5, 0.55, 0.6, 0.65, 0.9, 1.5]:
+            rates = error_rates(GENUINE, IMPOSTOR, t)
+            assert table.at(t) == pytest.approx((rates.fmr, rates.fnmr)), t
     header = (tmp_path / "det.csv").read_text().splitlines()[0]
     assert header == "threshold,fmr,fnmr"
+
+
+@settings(max_examples=60, deadline=None)
+@given(score_sets, score_sets, st.lists(st.floats(-0.5, 2.5), min_size=1, max_size=10))
+def test_simulator_reads_the_measured_rates_at_any_threshold(
+    tmp_path_factory: pytest.TempPathFactory,
+    genuine: list[float],
+    impostor: list[float],
+    probes: list[float],
+) -> None:
+    curve = det_curve(genuine, impostor)
+    path = write_det_table(curve, tmp_path_factory.mktemp("det") / "det.csv")
+    table = DetTable.load(path)
+    for t in probes + curve.thresholds.tolist():
+        rates = error_rates(genuine, impostor, t)
+        assert table.at(t) == pytest.approx((rates.fmr, rates.fnmr), abs=1e-12), t
 
 
 def test_plot_det_writes_a_png(tmp_path: Path) -> None:
