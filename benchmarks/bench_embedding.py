@@ -127,8 +127,8 @@ def tune(chips: np.ndarray, rounds: int) -> dict[str, Any]:
         },
         f"threads={cores}, no memory pattern": {"threads": cores, "mem_pattern": False},
     }
-    sessions = {}
-    for name, v in variants.items():
+
+    def session(v: dict[str, Any]) -> Any:
         options = ort.SessionOptions()
         options.intra_op_num_threads = v["threads"]
         options.graph_optimization_level = getattr(
@@ -137,18 +137,22 @@ def tune(chips: np.ndarray, rounds: int) -> dict[str, Any]:
         options.enable_mem_pattern = v.get("mem_pattern", True)
         options.add_session_config_entry("session.intra_op.allow_spinning", v.get("spin", "0"))
         options.log_severity_level = 3
-        sessions[name] = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+    # One live session at a time: a spinning session's idle workers would otherwise keep
+    # burning CPU while the next variant is timed. Rounds alternate the variants.
     out: dict[str, Any] = {}
     for batch in BATCHES:
         feed = {"chips": chips[np.arange(batch) % len(chips)]}
-        samples: dict[str, list[float]] = {name: [] for name in sessions}
-        for session in sessions.values():
-            session.run(None, feed)
+        samples: dict[str, list[float]] = {name: [] for name in variants}
         for _ in range(rounds):
-            for name, session in sessions.items():
+            for name, v in variants.items():
+                live = session(v)
+                live.run(None, feed)  # warm-up, discarded
                 samples[name] += timed_calls(
-                    functools.partial(session.run, None, feed), CALLS["onnx"][batch]
+                    functools.partial(live.run, None, feed), CALLS["onnx"][batch]
                 )
+                del live
         out[f"batch_{batch}"] = {
             name: per_face_ms(s, batch)["median"] for name, s in samples.items()
         }
