@@ -13,8 +13,9 @@ Templates: one per identity, from that identity's first photograph (each pipelin
 its own template from the same photo; not timed).
 
 Timed per frame, from the JPEG file on disk to the distance:
-- ours: `FaceProcessor.process(path)` (decode, HOG on the frame shrunk to find faces down
-  to 45 px eye distance, 5 landmarks at full resolution, chip, quality checks, ONNX
+- ours: `FaceProcessor.process(path)` (decode, coarse-to-fine HOG: first on the frame
+  shrunk so a 90 px face shows 28 px between the eyes, again at the 45 px scale only when
+  that finds nothing; 5 landmarks at full resolution, chip, quality checks, ONNX
   embedding) + `distance`;
 - peer: `face_recognition.load_image_file`, `face_locations` (HOG, its default upsample 1),
   `face_encodings(img, locations)` (dlib's network), `face_distance`.
@@ -42,6 +43,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from biometrics.detection import FaceDetector
 from biometrics.embedding import OnnxEmbedder
@@ -149,13 +151,15 @@ def main() -> None:
             OnnxEmbedder(threads=args.threads),
             QualityPolicy(max_yaw_deg=35, max_roll_deg=20, min_sharpness=10),
         )
-        references = {}
+        references: dict[str, Path] = {}
         for identity, photo, _ in frames:
             references.setdefault(identity, photo)
-        ours_templates = {
-            i: FaceProcessor(processor.embedder, QualityPolicy.photo()).process(p).embedding
-            for i, p in references.items()
-        }
+        enrol = FaceProcessor(processor.embedder, QualityPolicy.photo())
+        ours_templates: dict[str, npt.NDArray[np.float32]] = {}
+        for i, p in references.items():
+            template = enrol.process(p).embedding
+            assert template is not None, p
+            ours_templates[i] = template
         peer_templates = {}
         for i, p in references.items():
             img = face_recognition.load_image_file(p)
