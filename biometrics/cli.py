@@ -52,6 +52,8 @@ _IMAGE_SUFFIXES = frozenset(
 _SMOKE_TEST_PAIRS = 1000
 """Below this many comparisons per class the rates are a smoke test, not an estimate
 (ISO/IEC 19795-1's rule of 3: 0 errors in n trials bounds the rate at 3/n, 95%)."""
+_EXACT_TABLE_ROWS = 20_000
+"""Larger DET curves are written thinned (see evaluation.write_det_table)."""
 _EXIT_MATCH, _EXIT_NO_MATCH, _EXIT_UNUSABLE = 0, 1, 2
 
 if TYPE_CHECKING:
@@ -332,7 +334,11 @@ def eval_command(
             path = evaluation.plot_det({folder.name: curve}, det_png, operating_threshold=threshold)
             click.echo(f"  DET plot: {path}")
         if det_table is not None:
-            click.echo(f"  DET table: {evaluation.write_det_table(curve, det_table)}")
+            # beyond this many rows the table is thinned to a DET plot's resolution
+            step = 0.01 if curve.thresholds.size > _EXACT_TABLE_ROWS else None
+            written = evaluation.write_det_table(curve, det_table, probit_step=step)
+            note = f" (thinned to 0.01 probit steps from {curve.thresholds.size} rows)"
+            click.echo(f"  DET table: {written}{note if step else ''}")
 
 
 def _default_faces() -> pathlib.Path:

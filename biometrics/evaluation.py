@@ -82,6 +82,18 @@ class InvalidThreshold(EvaluationError):
         super().__init__(f"threshold must be a finite number (got {value!r})")
 
 
+class InvalidParameter(EvaluationError):
+    """Any other parameter outside its range (carries its name, value and rule)."""
+
+    code = "invalid_parameter"
+
+    def __init__(self, name: str, value: object, rule: str) -> None:
+        self.name = name
+        self.value = value
+        self.rule = rule
+        super().__init__(f"{name} must be {rule} (got {value!r})")
+
+
 class NoCurves(EvaluationError):
     """`plot_det` was given nothing to draw."""
 
@@ -282,7 +294,26 @@ def fnmr_at_fmr(
     return error_rates(genuine, impostor, threshold, kind=kind).fnmr
 
 
-def _step_rows(curve: DetCurve) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _thinned(curve: DetCurve, probit_step: float) -> npt.NDArray[np.intp]:
+    """Indices of the rows where either rate enters a new `probit_step`-wide band of the
+    probit (DET-plot) scale, plus the last row: a DET plot's resolution, with the
+    tails (small rates) kept as finely as the middle."""
+    from scipy.special import ndtri
+
+    floor = 0.5 / max(curve.n_genuine, curve.n_impostor, 1)
+    bands = [
+        np.floor(ndtri(np.clip(rates, floor, 1 - floor)) / probit_step)
+        for rates in (curve.fmr, curve.fnmr)
+    ]
+    new = np.ones(curve.thresholds.size, dtype=bool)
+    new[1:] = (np.diff(bands[0]) != 0) | (np.diff(bands[1]) != 0)
+    new[-1] = True
+    return np.flatnonzero(new)
+
+
+def _step_rows(
+    curve: DetCurve, probit_step: float | None
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """The curve's rows plus a corner row beside each: the rates are a step function of
     the threshold, and the corners make linear interpolation between rows exact."""
     t, fmr, fnmr = curve.thresholds, curve.fmr, curve.fnmr
@@ -297,6 +328,10 @@ def _step_rows(curve: DetCurve) -> tuple[FloatArray, FloatArray, FloatArray]:
         corner_t = np.nextafter(t, np.inf)
         corner_fmr = np.concatenate([fmr[1:], [0.0]])
         corner_fnmr = np.concatenate([fnmr[1:], [1.0]])
+    if probit_step is not None:
+        rows = _thinned(curve, probit_step)
+        t, fmr, fnmr = t[rows], fmr[rows], fnmr[rows]
+        corner_t, corner_fmr, corner_fnmr = corner_t[rows], corner_fmr[rows], corner_fnmr[rows]
     keep = ~np.isin(corner_t, t)  # scores one ulp apart need no corner
     thresholds = np.concatenate([t, corner_t[keep]])
     order = np.argsort(thresholds, kind="stable")
@@ -307,7 +342,7 @@ def _step_rows(curve: DetCurve) -> tuple[FloatArray, FloatArray, FloatArray]:
     )
 
 
-def write_det_table(curve: DetCurve, path: Path | str) -> Path:
+def write_det_table(curve: DetCurve, path: Path | str, *, probit_step: float | None = None) -> Path:
     """Write `curve` for the simulator (`sim.det.DetTable.load`): CSV with the header
     `threshold,fmr,fnmr`, thresholds strictly ascending; JSON `{"thresholds", "fmr",
     "fnmr", "kind", "n_genuine", "n_impostor"}` when `path` ends in .json.
@@ -316,10 +351,17 @@ def write_det_table(curve: DetCurve, path: Path | str) -> Path:
     interpolates linearly between rows, so each row is written with a corner row one
     float below it (distances) carrying the previous rates: interpolation then gives
     exactly the measured FMR and FNMR at any threshold (FMR 0 and FNMR 1 below the
-    lowest score). Floats are written with full precision (repr). Returns the path."""
+    lowest score). Floats are written with full precision (repr). Returns the path.
+
+    `probit_step` (e.g. 0.01) thins a large curve to the rows where FMR or FNMR enters
+    a new band of that width on the probit scale (about 1,000 bands per rate, tails as
+    fine as the middle); between kept rows the table is then interpolated, exact only
+    at the kept rows and their corners. None (default) writes every row."""
+    if probit_step is not None and not (math.isfinite(probit_step) and probit_step > 0):
+        raise InvalidParameter("probit_step", probit_step, "a positive finite number")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    thresholds, fmr, fnmr = _step_rows(curve)
+    thresholds, fmr, fnmr = _step_rows(curve, probit_step)
     if target.suffix.lower() == ".json":
         document = {
             "thresholds": thresholds.tolist(),

@@ -16,6 +16,7 @@ from biometrics.evaluation import (
     EmptyScores,
     ErrorRates,
     EvaluationError,
+    InvalidParameter,
     InvalidScores,
     InvalidTargetFmr,
     InvalidThreshold,
@@ -249,6 +250,23 @@ def test_simulator_reads_the_measured_rates_at_any_threshold(
     for t in probes + curve.thresholds.tolist():
         rates = error_rates(genuine, impostor, t)
         assert table.at(t) == pytest.approx((rates.fmr, rates.fnmr), abs=1e-12), t
+
+
+def test_a_large_det_table_is_thinned_on_the_probit_scale(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    genuine, impostor = rng.normal(0.35, 0.1, 100_000), rng.normal(0.85, 0.1, 100_000)
+    curve = det_curve(genuine, impostor)
+    table = DetTable.load(write_det_table(curve, tmp_path / "det.csv", probit_step=0.01))
+    assert len(table.thresholds) < 0.05 * 2 * len(curve.thresholds)
+    for t in (0.45, 0.55, 0.6, 0.65, 0.75):
+        rates = error_rates(genuine, impostor, t)
+        fmr, fnmr = table.at(t)
+        # within one 0.01 band on the probit scale: a few percent of the rate
+        assert fmr == pytest.approx(rates.fmr, rel=0.05, abs=2e-5)
+        assert fnmr == pytest.approx(rates.fnmr, rel=0.05, abs=2e-5)
+    with pytest.raises(InvalidParameter, match="probit_step must be a positive") as info:
+        write_det_table(curve, tmp_path / "bad.csv", probit_step=0.0)
+    assert info.value.code == "invalid_parameter"
 
 
 def test_plot_det_writes_a_png(tmp_path: Path) -> None:
