@@ -197,7 +197,8 @@ def _distance_curve(g: FloatArray, i: FloatArray) -> tuple[FloatArray, FloatArra
     g, i = np.sort(g), np.sort(i)
     thresholds = np.unique(np.concatenate([g, i]))
     fmr = np.searchsorted(i, thresholds, side="right") / i.size
-    fnmr = 1.0 - np.searchsorted(g, thresholds, side="right") / g.size
+    # counts first, then divide: the same float as error_rates gives
+    fnmr = (g.size - np.searchsorted(g, thresholds, side="right")) / g.size
     return thresholds, fmr, fnmr
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -250,6 +251,21 @@ def test_simulator_reads_the_measured_rates_at_any_threshold(
     for t in probes + curve.thresholds.tolist():
         rates = error_rates(genuine, impostor, t)
         assert table.at(t) == pytest.approx((rates.fmr, rates.fnmr), abs=1e-12), t
+
+
+def test_similarity_det_table_has_corners_above_each_score(tmp_path: Path) -> None:
+    genuine, impostor = [-g for g in GENUINE], [-i for i in IMPOSTOR]
+    kind = ScoreKind.SIMILARITY
+    path = write_det_table(det_curve(genuine, impostor, kind=kind), tmp_path / "det.json")
+    document = json.loads(path.read_text())
+    assert document["kind"] == "similarity"
+    thresholds = document["thresholds"]
+    assert thresholds == sorted(thresholds)
+    assert len(thresholds) == 18
+    for t, fmr, fnmr in zip(thresholds, document["fmr"], document["fnmr"], strict=True):
+        assert error_rates(genuine, impostor, t, kind=kind) == ErrorRates(fmr, fnmr), t
+    # above the highest score nothing matches
+    assert (document["fmr"][-1], document["fnmr"][-1]) == (0.0, 1.0)
 
 
 def test_a_large_det_table_is_thinned_on_the_probit_scale(tmp_path: Path) -> None:
