@@ -25,7 +25,7 @@ from egate.checks import StandardDocumentChecks, WatchlistScreening
 from egate.crossing import Crossing, Embeddings
 from egate.crypto import EncryptedTemplate, TemplateKeyring, decrypt_template, encrypt_template
 from egate.csca import CscaStore
-from egate.documents import TravelDocument
+from egate.enrolment import StoreEnrolmentLookup
 from egate.gate import CaptureOutcome, GateTransaction
 from egate.policy import GatePolicy
 from egate.store import TransactionRecord, UnitOfWork
@@ -50,19 +50,6 @@ class PrecomputedFaces:
         return faces.capture_outcome(self.live, references, watchlist=self.watchlist)
 
 
-class StoreEnrolments:
-    """`EnrolmentLookup` over the store: the holder's templates, by document."""
-
-    def __init__(self, uow: UnitOfWork) -> None:
-        self._uow = uow
-
-    def templates(self, document: TravelDocument) -> Embeddings | None:
-        enrolment = self._uow.enrolments.find_by_document(document.issuer, document.number)
-        if enrolment is None or not enrolment.templates:
-            return None
-        return np.stack([t.vector for t in enrolment.templates]).astype(np.float32)
-
-
 def build_crossing(
     uow: UnitOfWork,
     policy: GatePolicy,
@@ -75,7 +62,7 @@ def build_crossing(
         policy=policy,
         document_checks=StandardDocumentChecks(csca),
         screening=WatchlistScreening(documents=lists.documents, persons=lists.persons),
-        enrolments=StoreEnrolments(uow),
+        enrolments=StoreEnrolmentLookup(uow),
         faces=precomputed,
         clock=clock,
     )

@@ -87,12 +87,13 @@ def queue_kpis(
     arrival = r.travellers.arrival_s[_visited(r, queue)]
     keep = arrival >= warmup_s
     wait = (start - join)[keep]
-    hour = np.minimum((arrival[keep] // HOUR_S).astype(np.int64), hours - 1)
+    # Clip in float before the cast: an absurd horizon (a tiny arrival rate) must not overflow.
+    hour = np.minimum(arrival[keep] // HOUR_S, hours - 1).astype(np.int64)
     ok = wait <= max_wait_s
     per_hour = np.bincount(hour, minlength=hours)
     ok_hour = np.bincount(hour, weights=ok, minlength=hours)
     sl_hour = np.where(per_hour > 0, ok_hour / np.maximum(per_hour, 1), np.nan)
-    out_hour = np.minimum((end // HOUR_S).astype(np.int64), hours - 1)
+    out_hour = np.minimum(end // HOUR_S, hours - 1).astype(np.int64)
     log = r.logs[queue]
     available = r.capacity[queue].server_seconds(r.end_s)
     q = np.percentile(wait, [50, 95, 99]) if len(wait) else [math.nan] * 3
