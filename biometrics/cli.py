@@ -331,7 +331,12 @@ def eval_command(
     if det_png is not None or det_table is not None:
         curve = evaluation.det_curve(genuine, impostor)
         if det_png is not None:
-            path = evaluation.plot_det({folder.name: curve}, det_png, operating_threshold=threshold)
+            path = evaluation.plot_det(
+                {folder.name: curve},
+                det_png,
+                title=f"DET: {folder.name} ({genuine.size} genuine, {impostor.size} impostor)",
+                operating_threshold=threshold,
+            )
             click.echo(f"  DET plot: {path}")
         if det_table is not None:
             # beyond this many rows the table is thinned to a DET plot's resolution

@@ -446,7 +446,7 @@ def plot_det(
         axes.set_ylabel("False non-match rate (FNMR), probit scale")
         axes.set_title(title)
         axes.grid(True, alpha=0.3)
-        axes.legend(loc="lower left")
+        axes.legend(loc="upper right")
         figure.tight_layout()
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
