@@ -149,7 +149,7 @@ def main() -> None:
         # opened, so every frame of these press photos is embedded: a full verification each time.
         processor = FaceProcessor(
             OnnxEmbedder(threads=args.threads),
-            QualityPolicy(max_yaw_deg=35, max_roll_deg=20, min_sharpness=10),
+            QualityPolicy(max_yaw_deg=35, max_roll_deg=20, min_sharpness=0.005),
         )
         references: dict[str, Path] = {}
         for identity, photo, _ in frames:
