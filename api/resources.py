@@ -154,7 +154,7 @@ class Processors:
 
     def _make(self) -> dict[Purpose, FaceProcessor]:
         from biometrics.detection import FaceDetector
-        from biometrics.pipeline import FaceProcessor
+        from biometrics.pipeline import FaceProcessor, coarse_eye_distance_px
         from biometrics.quality import QualityPolicy
 
         s = self._settings
@@ -174,6 +174,9 @@ class Processors:
                 QualityPolicy.photo(),
                 detector=detector,
                 search_eye_distance_px=s.reference_search_eye_distance_px,
+                coarse_eye_distance_px=coarse_eye_distance_px(
+                    QualityPolicy(min_eye_distance_px=s.reference_coarse_eye_distance_px), detector
+                ),
                 max_pixels=s.max_image_pixels,
             ),
         }

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     # 60 px between the eyes; 50 leaves a margin.
     live_search_eye_distance_px: float = Field(default=60.0, gt=0)
     reference_search_eye_distance_px: float = Field(default=50.0, gt=0)
+    # Reference portraits with at least this eye distance are found by a first, cheap
+    # detection pass (at about a third of the scale): full-frontal portraits (ISO/IEC
+    # 39794-5) have 90 px; only a smaller (token) portrait pays for the second pass.
+    reference_coarse_eye_distance_px: float = Field(default=90.0, gt=0)
 
     # A verified gate key is trusted for this long without asking the database again,
     # so a disabled gate stops working within this many seconds; 0 turns it off.
