@@ -28,6 +28,8 @@ from egate.chip import ChipData
 from egate.sod import LDS_SECURITY_OBJECT_OID, LdsSecurityObject
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+# The Doc 9303 part 4 TD3 specimen (shared/notes/border-standards.md).
+TD3 = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10"
 
 
 def gradient_image(fmt: str = "JPEG", size: tuple[int, int] = (96, 128)) -> bytes:

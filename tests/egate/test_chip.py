@@ -13,6 +13,7 @@ import pytest
 from asn1crypto import cms
 from chipbuilder import (
     NOW,
+    TD3,
     Scheme,
     Signer,
     build_chip,
@@ -44,7 +45,6 @@ from egate.mrz import format_mrz, parse_mrz
 from egate.sod import LdsSecurityObject, SodError, parse_sod
 from egate.tlv import read_single
 
-TD3 = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10"
 TODAY = NOW.date()
 PRINTED = parse_mrz(TD3, today=TODAY)
 
@@ -53,23 +53,8 @@ JPEG = gradient_image()
 
 
 @pytest.fixture(scope="module")
-def csca() -> Signer:
-    return make_csca(Scheme.RSA_PKCS1V15)
-
-
-@pytest.fixture(scope="module")
-def ds(csca: Signer) -> Signer:
-    return make_ds(csca)
-
-
-@pytest.fixture(scope="module")
 def store(csca: Signer) -> CscaStore:
     return CscaStore([csca.cert])
-
-
-@pytest.fixture(scope="module")
-def chip(ds: Signer) -> ChipData:
-    return build_chip(TD3, JPEG, 96, 128, ds)
 
 
 def _verify(

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from chipbuilder import (
     NOW,
+    TD3,
     Scheme,
     Signer,
-    build_chip,
     build_master_list,
     gradient_image,
     make_csca,
@@ -25,27 +25,11 @@ from egate.chip import (
 from egate.csca import CscaStore, CscaStoreError
 from egate.mrz import parse_mrz
 
-TD3 = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10"
 TODAY = NOW.date()
 PRINTED = parse_mrz(TD3, today=TODAY)
 
 
 JPEG = gradient_image()
-
-
-@pytest.fixture(scope="module")
-def csca() -> Signer:
-    return make_csca(Scheme.RSA_PKCS1V15)
-
-
-@pytest.fixture(scope="module")
-def ds(csca: Signer) -> Signer:
-    return make_ds(csca)
-
-
-@pytest.fixture(scope="module")
-def chip(ds: Signer) -> ChipData:
-    return build_chip(TD3, JPEG, 96, 128, ds)
 
 
 # --- CSCA store ------------------------------------------------------------------------
