@@ -304,7 +304,10 @@ def _decode(der: bytes, content_oid: str) -> SignedContent:
 def _load_certificate(der: bytes) -> x509.Certificate:
     """The signer's certificate, with the parts that cryptography parses lazily forced
     now, so that a damaged key or extension is a structure problem, not a crash later."""
-    cert = x509.load_der_x509_certificate(der)
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except x509.InvalidVersion as e:  # not a ValueError, so the callers' handler misses it
+        raise SignedDataError(f"signer certificate: {e}", value=der[:16]) from e
     try:
         cert.public_key()
     except CryptographyUnsupported as e:

@@ -444,3 +444,16 @@ def test_unknown_signature_algorithm(chip: ChipData, store: CscaStore) -> None:
     result = _verify(dataclasses.replace(chip, sod=sod), store)
     assert result.result(ChipCheck.SOD_STRUCTURE).failure is ChipFailure.UNSUPPORTED_ALGORITHM
     assert "unsupported algorithm 1.2.3.4" in result.result(ChipCheck.SOD_STRUCTURE).detail
+
+
+def test_signer_certificate_with_an_impossible_version_is_a_malformed_sod(
+    ds: Signer, store: CscaStore
+) -> None:
+    # cryptography raises InvalidVersion (not a ValueError) for X.509 version 4; found by
+    # hypothesis flipping SOD bytes. It must reject the chip, not escape verify_chip.
+    chip = build_chip(TD3, JPEG, 96, 128, ds)
+    at = chip.sod.find(b"\xa0\x03\x02\x01\x02")  # [0] { INTEGER 2 } = X.509 v3
+    forged = chip.sod[: at + 4] + b"\x03" + chip.sod[at + 5 :]
+    result = _verify(ChipData(chip.dg1, chip.dg2, forged), store)
+    assert result.failures == (ChipFailure.SOD_MALFORMED,)
+    assert "not a valid X509 version" in result.result(ChipCheck.SOD_STRUCTURE).detail
