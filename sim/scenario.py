@@ -65,6 +65,9 @@ __all__ = [
     "read_mapping",
 ]
 
+MAX_POISSON_HORIZON_S = 366 * 86_400.0
+"""The longest a Poisson arrival stream may last (count / rate), in seconds."""
+
 
 class ArrivalSource(Protocol):
     def travellers(self, streams: Streams, mix: TravellerMix, scale: float) -> Travellers: ...
@@ -140,10 +143,17 @@ def _arrivals(sec: Section, base_dir: Path, mix: TravellerMix) -> tuple[ArrivalS
     src = sec.section(kind)
     source: ArrivalSource
     if kind == "poisson":
-        source = PoissonSource(
-            src.number("rate_per_s", low=0.0, low_open=True),
-            src.number("count", low=1, integer=True),
-        )
+        rate = src.number("rate_per_s", low=0.0, low_open=True)
+        count = src.number("count", low=1, integer=True)
+        # A rate so small that the stream outlasts a year is a typo, and its arrival
+        # times overflow to inf (found by the scenario property test).
+        if count / (rate * scale) > MAX_POISSON_HORIZON_S:
+            raise InvalidValue(
+                src.key("rate_per_s"),
+                rate,
+                f"{count} arrivals at this rate (x scale {scale}) would take more than a year",
+            )
+        source = PoissonSource(rate, count)
     elif kind == "log":
         if scale != 1.0:
             raise InvalidValue(

@@ -9,6 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# CI runs the examples a fixed seed gives (reproducible with CI=true locally); other runs
+# keep exploring new examples and store what they find in .hypothesis/.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 _REPO = Path(__file__).resolve().parent.parent
 

@@ -57,6 +57,14 @@ def test_negative_rate_is_rejected() -> None:
         parse_scenario(small_hall(arrivals={"poisson": {"rate_per_s": -2, "count": 10}}))
 
 
+def test_a_stream_lasting_more_than_a_year_is_rejected() -> None:
+    # 1e-320 a second makes every exponential gap infinite: the run would be meaningless.
+    with pytest.raises(InvalidValue, match=r"rate_per_s: 10 arrivals at this rate .* a year"):
+        parse_scenario(small_hall(arrivals={"poisson": {"rate_per_s": 1e-320, "count": 10}}))
+    ok = parse_scenario(small_hall(arrivals={"poisson": {"rate_per_s": 1e-5, "count": 10}}))
+    assert ok.arrivals is not None
+
+
 def test_negative_service_time_is_rejected() -> None:
     with pytest.raises(
         InvalidValue, match=r"desks\.service_s\.visa: mean must be positive"
