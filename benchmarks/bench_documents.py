@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from chipbuilder import Scheme, build_chip, dg2, facial_record, make_csca, make_ds
 
+from benchmarks.machine import cpu_model
 from egate.chip import ChipData, read_dg2, verify_chip
 from egate.csca import CscaStore
 from egate.mrz import format_mrz, parse_mrz
@@ -52,16 +52,6 @@ def median_us(fn: Callable[[], object], repeats: int, inner: int = 1, warmup: in
             fn()
         times.append((time.perf_counter() - start) / inner * 1e6)
     return statistics.median(times)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def mrz_bench() -> dict[str, float]:

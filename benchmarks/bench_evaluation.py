@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
+from benchmarks.machine import cpu_model  # noqa: E402
 from biometrics.evaluation import (  # noqa: E402
     det_curve,
     equal_error_rate,
@@ -43,16 +44,8 @@ from biometrics.evaluation import (  # noqa: E402
 
 
 def machine() -> dict[str, object]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "load_average": os.getloadavg(),
         "python": platform.python_version(),

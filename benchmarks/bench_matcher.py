@@ -41,22 +41,13 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.machine import cpu_model
 from biometrics.matcher import Gallery, GalleryDtype, Searcher
 
 DIM = 128
 K = 10
 CHUNK = 262_144  # rows generated / copied at a time (128 MiB float32)
 Array = npt.NDArray[Any]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def versions() -> dict[str, str]:

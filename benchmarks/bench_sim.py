@@ -32,21 +32,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core: no threaded BLAS in n
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.machine import cpu_model  # noqa: E402
 from sim.hall import simulate  # noqa: E402
 from sim.scenario import builtin_path, load_scenario  # noqa: E402
 
 
 def machine() -> dict[str, object]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "simpy": version("simpy"),

@@ -42,6 +42,7 @@ import sqlalchemy
 from sqlalchemy import Table, text
 from sqlalchemy.engine import make_url
 
+from benchmarks.machine import cpu_model
 from egate.gate import Decision, ReferralReason, State
 from egate.store import Store, StoredResponse, TransactionQuery, TransactionRecord
 from egate.store.models import Transaction
@@ -447,18 +448,12 @@ def run_audit_only(url: str, p: Params) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     import sqlite3
 
     import psycopg
 
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "sqlalchemy": sqlalchemy.__version__,

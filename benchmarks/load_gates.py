@@ -42,6 +42,9 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a script from anywhere: import egate from this checkout
+
+from benchmarks.machine import cpu_model  # noqa: E402
+
 FACES = Path(os.environ.get("EGATE_TEST_FACES", REPO.parent / "shared" / "faces"))
 RESULTS = REPO / "benchmarks" / "results"
 ADMIN_TOKEN = "load-admin-" + uuid.uuid4().hex
@@ -418,18 +421,12 @@ def other_load() -> list[str]:
 
 
 def machine() -> dict[str, Any]:
-    cpu = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     import fastapi
     import onnxruntime
     import uvicorn
 
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "fastapi": fastapi.__version__,
