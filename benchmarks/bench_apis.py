@@ -19,7 +19,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from pydifact.parser import Parser
 
+from benchmarks.machine import cpu_model
 from egate.app import AppRules, check_traveller
 from egate.documents import Sex
 from egate.manifest import (
@@ -150,14 +150,6 @@ def manifest(travellers: int, rng: np.random.Generator) -> Manifest:
             for i in range(travellers)
         ),
     )
-
-
-def cpu_model() -> str:
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def main() -> None:
