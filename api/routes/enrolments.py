@@ -15,12 +15,11 @@ from api.deps import ResourcesDep
 from api.errors import ApiError, require_embedding
 from api.resources import utc_now
 from api.schemas.common import Base64Image, Strict
+from egate.enrolment import Enrolments
 from egate.mrz import parse_mrz
-from egate.store import DocumentData, Enrolment, TemplateData, TravellerData
+from egate.store import Enrolment
 
 router = APIRouter(prefix="/enrolments", tags=["enrolments"])
-
-EMBEDDER = "dlib_resnet_v1"  # the templates' model: dlib's ResNet, run by ONNX Runtime
 
 
 class EnrolmentCreate(Strict):
@@ -78,19 +77,11 @@ async def enrol(
     """Enrol the holder of a document with one to five photographs (one face each)."""
     document = parse_mrz(body.mrz, today=utc_now().date())
     captures = await asyncio.gather(*(resources.reference(p) for p in body.photos))
-    templates = [
-        TemplateData(EMBEDDER, require_embedding(c, f"photo {i}"))
-        for i, c in enumerate(captures, start=1)
-    ]
+    for i, capture in enumerate(captures, start=1):
+        require_embedding(capture, f"photo {i}")  # the API's per-photo error codes
 
     def create() -> Enrolment:
-        with resources.store.unit_of_work() as uow:
-            return uow.enrolments.create(
-                TravellerData.from_document(document),
-                [DocumentData.from_document(document)],
-                templates,
-                actor=operator.id,
-            )
+        return Enrolments(resources.store).enrol(document, captures, actor=operator.id)
 
     return EnrolmentPublic.of(await run_in_threadpool(create))
 
@@ -121,9 +112,5 @@ async def erase_enrolment(
     """Erase the traveller, their documents and templates (the audit trail keeps no
     personal data)."""
 
-    def erase() -> None:
-        with resources.store.unit_of_work() as uow:
-            uow.enrolments.erase(traveller_id, actor=operator.id)
-
-    await run_in_threadpool(erase)
+    await run_in_threadpool(Enrolments(resources.store).erase, traveller_id, actor=operator.id)
     return Response(status_code=204)
