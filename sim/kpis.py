@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, is_dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy.special import stdtrit  # scipy.stats costs ~1 s to import in every worker
 
 from sim.egates import GateOutcome
 from sim.records import Records
@@ -167,7 +167,7 @@ def estimate(values: Sequence[float], confidence: float = 0.95) -> Estimate:
     mean = float(x.mean())
     if len(x) == 1:
         return Estimate(mean, math.nan, math.nan, 1)
-    half = float(stats.t.ppf((1 + confidence) / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
+    half = float(stdtrit(len(x) - 1, (1 + confidence) / 2) * x.std(ddof=1) / math.sqrt(len(x)))
     return Estimate(mean, mean - half, mean + half, len(x))
 
 
