@@ -173,7 +173,12 @@ def bench_sweep(points: int, replications: int, customers: int) -> None:
 
     start = time.perf_counter()
     cluster = distributed.LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        preload=["sim.runner"],  # as run_sweep's own LocalCluster does
     )
     cluster_start_s = time.perf_counter() - start
     try:

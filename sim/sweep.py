@@ -149,6 +149,10 @@ def load_sweep(path: Path) -> Sweep:
     )
 
 
+# Imported by each Dask worker as it starts, so the first task does not pay for it.
+_WORKER_PRELOAD = "sim.runner"
+
+
 def _task(scenario: Scenario, replication: int) -> RunKpis:
     return replicate_kpis(scenario, replication)
 
@@ -212,6 +216,7 @@ def _run_dask(
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=None,
+                preload=[_WORKER_PRELOAD],
             )
             client = distributed.Client(cluster)
     except OSError as exc:
