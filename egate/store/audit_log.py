@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from egate.audit import AuditAction, AuditEntry, ChainHead, canonical_payload, seal
@@ -16,6 +16,10 @@ from egate.store.models import AuditHead, AuditRow
 HEAD_ID = 1
 _PAGE = 5_000  # records per query when streaming the chain
 _INSERT = insert(cast(Table, AuditRow.__table__))
+_HEAD = cast(Table, AuditHead.__table__)
+_READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID)
+_LOCK_HEAD = _READ_HEAD.with_for_update()
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == HEAD_ID)
 _COLUMNS = (
     AuditRow.seq,
     AuditRow.at,
@@ -34,7 +38,7 @@ class AuditLog:
     def __init__(self, session: Session, clock: Callable[[], datetime]) -> None:
         self._session = session
         self._clock = clock
-        self._head: AuditHead | None = None  # locked by this transaction once loaded
+        self._head: ChainHead | None = None  # locked by this transaction once loaded
 
     def append(
         self, actor: str, action: AuditAction, subject: str, payload: Mapping[str, Any]
@@ -44,10 +48,8 @@ class AuditLog:
         behind it; later appends in the same transaction reuse the locked head."""
         head = self._head
         if head is None:
-            head = self._session.execute(
-                select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
-            ).scalar_one()
-            self._head = head
+            row = self._session.execute(_LOCK_HEAD).one()
+            head = ChainHead(row.seq, row.hash)
         entry = seal(
             head.seq + 1,
             self._clock(),
@@ -57,13 +59,16 @@ class AuditLog:
             canonical_payload(payload),
             head.hash,
         )
-        # One prepared Core statement: no ORM bookkeeping or statement building per record.
+        # Prepared Core statements: no ORM bookkeeping or statement building per record.
         self._session.execute(_INSERT, dataclasses.asdict(entry))
-        head.seq, head.hash = entry.seq, entry.hash
+        self._session.execute(_MOVE_HEAD, {"seq": entry.seq, "hash": entry.hash})
+        self._head = ChainHead(entry.seq, entry.hash)
         return entry
 
     def head(self) -> ChainHead:
-        row = self._session.get_one(AuditHead, HEAD_ID)
+        if self._head is not None:
+            return self._head
+        row = self._session.execute(_READ_HEAD).one()
         return ChainHead(row.seq, row.hash)
 
     def entries(self, *, after: int = 0, until: int | None = None) -> Iterator[AuditEntry]:

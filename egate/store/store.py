@@ -91,6 +91,13 @@ class Store:
         self.url = url
         self.engine: Engine = make_engine(url)
         self._writer = self.engine.execution_options(**{WRITE: True})
+        # PostgreSQL reads need no BEGIN/ROLLBACK round trips: READ COMMITTED gives each
+        # statement its own snapshot anyway. SQLite keeps a transaction (one snapshot).
+        self._reader = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.dialect == "postgresql"
+            else self.engine
+        )
         self._keyring = template_key
         self._hasher = SecretHasher(pepper)
         self._clock = clock
@@ -133,8 +140,11 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[UnitOfWork]:
-        """A read transaction (one consistent snapshot on SQLite; rolled back at the end)."""
-        with Session(self.engine) as session:
+        """For reading only: one transaction and snapshot on SQLite (rolled back at the
+        end); on PostgreSQL autocommit, each statement seeing what was committed when it
+        started (what READ COMMITTED gives inside a transaction too). Write through
+        `unit_of_work`."""
+        with Session(self._reader) as session:
             yield UnitOfWork(session, self._keyring, self._hasher, self._clock)
             session.rollback()
 
@@ -153,16 +163,16 @@ class Store:
         requests with one key, one commits; the others' work is rolled back and they
         return its response. Do slow computation before calling: `work` runs inside
         the database transaction.
+
+        The claim is the first statement of the transaction, so a retry costs one
+        failed insert (the unique key) and one read, and `work` never runs twice.
         """
         claim = _Claim(scope, key, fingerprint)
-        stored = self._stored(claim)
-        if stored is not None:
-            return stored
         try:
             with self.unit_of_work() as uow:
-                row = uow.idempotency.claim(scope, key, fingerprint)
+                record_id = uow.idempotency.claim(scope, key, fingerprint)
                 response = work(uow)
-                uow.idempotency.complete(row, response)
+                uow.idempotency.complete(record_id, response)
         except IntegrityError:
             stored = self._stored(claim)
             if stored is None:  # the violation was not about this key

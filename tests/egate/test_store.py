@@ -13,6 +13,7 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 from store_fixtures import KEY_1, KEY_2, T0, append_audit_records, database_url, store
 
 from egate.audit import AuditAction
@@ -274,6 +275,40 @@ def test_transaction_round_trip_and_one_decision_audit(store: Store) -> None:
         store.unit_of_work() as uow,
     ):
         uow.transactions.save(changed, actor="G1")
+
+
+def test_create_inserts_a_new_transaction_once_and_audits_its_decision(store: Store) -> None:
+    register_gates(store, "G1")
+    record = make_transaction("G1", 0, decision=Decision.REFER, reason=ReferralReason.DOCUMENT)
+    with store.unit_of_work() as uow:
+        uow.transactions.create(record, actor="G1")
+    with pytest.raises(IntegrityError), store.unit_of_work() as uow:
+        uow.transactions.create(record, actor="G1")
+    with store.read() as r:
+        assert r.transactions.get(record.id) == record
+        decisions = [e.subject for e in r.audit.entries() if e.action == "decision"]
+    assert decisions == [record.id]
+    assert store.verify_audit().ok
+
+
+def test_a_locked_transaction_is_decided_and_audited_once(store: Store) -> None:
+    register_gates(store, "G1")
+    record = make_transaction("G1", 0, decision=None)
+    with store.unit_of_work() as uow:
+        uow.transactions.create(record, actor="G1")
+    decided = dataclasses.replace(
+        record, state=State.ACCEPTED, decision=Decision.ACCEPT, attempts=2
+    )
+    with store.unit_of_work() as uow:
+        current = uow.transactions.get(record.id, for_update=True)
+        assert current == record
+        uow.transactions.save(decided, actor="G1")
+        uow.transactions.save(decided, actor="G1")  # saved again in the same unit: no 2nd record
+        with pytest.raises(TransactionAlreadyDecided, match="decided 'accept'"):
+            uow.transactions.save(dataclasses.replace(decided, decision=Decision.REFER), actor="G1")
+    with store.read() as r:
+        assert r.transactions.get(record.id) == decided
+        assert [e.subject for e in r.audit.entries() if e.action == "decision"] == [record.id]
 
 
 def test_locked_reads_serialise_two_workers_advancing_one_transaction(store: Store) -> None:
