@@ -8,17 +8,18 @@ an unreadable credential is treated as unknown, never as a server error.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import ResourcesDep
 from api.errors import ApiError
 from api.resources import Resources
-from egate.store import OperatorRole
+from egate.store import GateRecord, OperatorRecord, OperatorRole
 
 gate_key_header = APIKeyHeader(
     name="X-Gate-Key", auto_error=False, description="the gate's own key"
@@ -56,15 +57,24 @@ def _usable(secret: str | None) -> str | None:
     return secret
 
 
-def _gate(resources: Resources, gate_key: str) -> Principal:
+# The dependencies below are coroutines: FastAPI runs a plain `def` dependency in its
+# thread pool, a hand-off that costs more than a cached key look-up. Only what reads
+# the database goes to the pool.
+
+
+async def _gate(resources: Resources, gate_key: str) -> Principal:
     key = _usable(gate_key)
     if key is None:
         raise _unauthorized("unknown or disabled gate key")
     cached = resources.gate_keys.get(key)
     if cached is not None:
         return cached
-    with resources.store.read() as uow:
-        gate = uow.gates.authenticate(key)
+
+    def lookup() -> GateRecord | None:
+        with resources.store.read() as uow:
+            return uow.gates.authenticate(key)
+
+    gate = await run_in_threadpool(lookup)
     if gate is None:
         raise _unauthorized("unknown or disabled gate key")
     principal = Principal(PrincipalKind.GATE, gate.id)
@@ -72,32 +82,38 @@ def _gate(resources: Resources, gate_key: str) -> Principal:
     return principal
 
 
-def _operator(resources: Resources, token: HTTPAuthorizationCredentials) -> Principal:
+async def _operator(resources: Resources, token: HTTPAuthorizationCredentials) -> Principal:
     secret = _usable(token.credentials)
-    with resources.store.read() as uow:
-        operator = uow.operators.authenticate(secret) if secret else None
+    if secret is None:
+        raise _unauthorized("unknown or disabled operator token")
+
+    def lookup() -> OperatorRecord | None:
+        with resources.store.read() as uow:
+            return uow.operators.authenticate(secret)
+
+    operator = await run_in_threadpool(lookup)
     if operator is None:
         raise _unauthorized("unknown or disabled operator token")
     return Principal(PrincipalKind.OPERATOR, operator.id, operator.roles)
 
 
-def authenticate(
+async def authenticate(
     resources: ResourcesDep,
     gate_key: Annotated[str | None, Depends(gate_key_header)],
     token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     """The caller, from whichever credential it sent (a gate key wins if both)."""
     if gate_key is not None:
-        return _gate(resources, gate_key)
+        return await _gate(resources, gate_key)
     if token is not None:
-        return _operator(resources, token)
+        return await _operator(resources, token)
     raise _unauthorized("send a gate key (X-Gate-Key) or an operator token (Authorization: Bearer)")
 
 
 AnyPrincipal = Annotated[Principal, Depends(authenticate)]
 
 
-def require_gate(
+async def require_gate(
     request: Request,
     resources: ResourcesDep,
     gate_key: Annotated[str | None, Depends(gate_key_header)],
@@ -106,13 +122,13 @@ def require_gate(
         if "authorization" in request.headers:
             raise ApiError(403, "forbidden", "this endpoint is for gates (X-Gate-Key)")
         raise _unauthorized("send the gate key (X-Gate-Key)")
-    return _gate(resources, gate_key)
+    return await _gate(resources, gate_key)
 
 
-def require_role(role: OperatorRole) -> Callable[..., Principal]:
+def require_role(role: OperatorRole) -> Callable[..., Awaitable[Principal]]:
     """An operator holding `role` (admin holds every role)."""
 
-    def check(
+    async def check(
         request: Request,
         resources: ResourcesDep,
         token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -123,7 +139,7 @@ def require_role(role: OperatorRole) -> Callable[..., Principal]:
                     403, "forbidden", f"this endpoint is for operators with role {role.value}"
                 )
             raise _unauthorized("send an operator token (Authorization: Bearer)")
-        principal = _operator(resources, token)
+        principal = await _operator(resources, token)
         if role not in principal.roles and OperatorRole.ADMIN not in principal.roles:
             raise ApiError(
                 403,

@@ -10,12 +10,13 @@ from api.resources import Resources
 from api.settings import Settings
 
 
-def get_resources(request: Request) -> Resources:
+# Coroutines, so FastAPI calls them in the event loop instead of its thread pool.
+async def get_resources(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
     return resources
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

@@ -55,11 +55,20 @@ async def replay(store: Store, scope: str, key: str | None, fp: str) -> Response
         return None
     key = _checked(key)
 
-    def lookup() -> tuple[str, StoredResponse] | None:
+    def lookup() -> Response | None:
         with store.read() as uow:
-            return uow.idempotency.get(scope, key)
+            return stored_answer(uow, scope, key, fp)
 
-    found = await run_in_threadpool(lookup)
+    return await run_in_threadpool(lookup)
+
+
+def stored_answer(uow: UnitOfWork, scope: str, key: str | None, fp: str) -> Response | None:
+    """`replay` inside a read the caller already holds (to share its round trip to the
+    database with the other reads of the request)."""
+    if key is None:
+        return None
+    key = _checked(key)
+    found = uow.idempotency.get(scope, key)
     if found is None:
         return None
     stored_fp, response = found

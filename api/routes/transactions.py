@@ -15,7 +15,14 @@ from api import crossings
 from api.auth import AnyPrincipal, AuditOperator, GatePrincipal, Principal, PrincipalKind
 from api.deps import ResourcesDep
 from api.errors import ApiError
-from api.idempotency import IdempotencyKey, as_response, fingerprint, replay, run_once
+from api.idempotency import (
+    IdempotencyKey,
+    as_response,
+    fingerprint,
+    replay,
+    run_once,
+    stored_answer,
+)
 from api.limits import check_capture_count
 from api.resources import Resources, utc_now
 from api.schemas.transactions import (
@@ -83,7 +90,7 @@ async def open_transaction(
             uow, policy, faces, resources.lists.current(), resources.csca, utc_now
         )
         opened = crossing.open(transaction_id, gate.id, read)
-        uow.transactions.save(
+        uow.transactions.create(
             crossings.to_record(opened.transaction, opened.references, resources.keyring),
             actor=gate.id,
         )
@@ -132,10 +139,19 @@ async def submit_capture(
     upload = await read_images(request, CaptureJson, ("image",))
     assert isinstance(upload, CaptureJson)
     fp = fingerprint(f"capture {transaction_id}", upload.image)
-    stored = await replay(resources.store, gate.actor, idempotency_key, fp)
+
+    def read() -> tuple[Response | None, TransactionRecord | None]:
+        # A retry's stored answer and the transaction, over one connection.
+        with resources.store.read() as uow:
+            stored = stored_answer(uow, gate.actor, idempotency_key, fp)
+            if stored is not None:
+                return stored, None
+            return None, uow.transactions.get(transaction_id)
+
+    stored, found = await run_in_threadpool(read)
     if stored is not None:
         return stored
-    record = await _load(resources, transaction_id, gate)
+    record = _visible(found, transaction_id, gate)
     check_capture_count(record.attempts, resources.settings.max_captures_per_transaction)
     policy = resources.policy.current()
     txn, references = crossings.from_record(record, policy, resources.keyring)
@@ -147,8 +163,6 @@ async def submit_capture(
             {"state": txn.state.value},
         )
     live = await resources.live(upload.image)
-    watchlist = await run_in_threadpool(resources.gallery.watchlist, policy.match_threshold)
-    faces = crossings.PrecomputedFaces(live=live, watchlist=watchlist)
     resources.metrics.captures.labels("ok" if live.quality.ok else "poor_quality").inc()
     result: list[GateTransaction] = []
 
@@ -166,6 +180,8 @@ async def submit_capture(
                 "concurrent_update",
                 f"transaction {transaction_id} changed while this capture was processed; retry",
             )
+        watchlist = resources.gallery.watchlist(policy.match_threshold)
+        faces = crossings.PrecomputedFaces(live=live, watchlist=watchlist)
         crossing = crossings.build_crossing(
             uow, policy, faces, resources.lists.current(), resources.csca, utc_now
         )
@@ -279,7 +295,13 @@ async def _load(
         with resources.store.read() as uow:
             return uow.transactions.get(transaction_id)
 
-    record = await run_in_threadpool(get)
+    return _visible(await run_in_threadpool(get), transaction_id, principal)
+
+
+def _visible(
+    record: TransactionRecord | None, transaction_id: str, principal: Principal
+) -> TransactionRecord:
+    """`record` if `principal` may see it (404 when missing, 403 when another gate's)."""
     if record is None:
         raise ApiError(
             404, "transaction_not_found", f"no transaction {transaction_id}", {"id": transaction_id}
