@@ -1,9 +1,10 @@
 """1:N search: queries (B, dim) against a `Gallery`, exact top-k by Euclidean distance.
 
-Each gallery block goes through the search graph (`graphs.search_graph`): one MatMul, the
-|g|^2/2 subtraction and TopK, so the block is read once and the only temporary is (B, C)
-scores. The per-block winners (k + RERANK_MARGIN of them) are merged and re-ranked in float64
-on the stored templates: the returned distances are true Euclidean distances (not the
+Each run of the search graph (`graphs.search_graph`) takes a few gallery blocks: one MatMul and
+the |g|^2/2 subtraction per block, then the best groups of GROUP consecutive templates by their
+best score, so a block is read once and the only temporary is its (B, C) scores. The winning
+groups of every run (k + RERANK_MARGIN of them) are merged, and their members re-ranked in
+float64 on the stored templates: the returned distances are true Euclidean distances (not the
 cancellation-prone |q|^2+|g|^2-2q.g), the order is exact unless float32 rounding moves more
 than RERANK_MARGIN templates across the k-th place, and ties (equal float64 distances) go to
 the lower gallery slot, as a stable sort of the float64 distances would.
@@ -15,6 +16,7 @@ queries to the device and the (B, k) winners back.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -31,9 +33,12 @@ from biometrics.matcher.gallery import Block, Gallery, GalleryDtype
 from biometrics.matcher.graphs import search_graph
 from biometrics.matcher.vectors import as_vectors, check_threshold
 
-# Extra candidates per block and overall, re-ranked in float64. float32 scores of 128-d
-# descriptors err by ~1e-6; neighbours closer than that are rare, 8 of them in a row rarer.
+# Extra groups per run and overall, re-ranked in float64. float32 scores of 128-d descriptors
+# err by ~1e-6; neighbours closer than that are rare, 8 of them in a row rarer.
 RERANK_MARGIN = 8
+# Templates per group (or the largest power of two dividing the gallery's block size): 16
+# keeps the ReduceMax pass cheap and the float64 re-rank at (k + 8) * 16 templates a query.
+GROUP = 16
 # Queries per graph run: bounds the (B, C) score temporary.
 MAX_RUN_QUERIES = 1024
 # Full gallery blocks per ONNX run (16384 templates at the default block size).
@@ -89,11 +94,14 @@ class Searcher:
         if provider is Provider.CUDA:
             providers = [(provider.value, {"device_id": device_id}), Provider.CPU.value]
         float16 = gallery.dtype is GalleryDtype.FLOAT16
+        self.group = math.gcd(gallery.block_size, GROUP)
         # One session per group size: BLOCKS_PER_RUN full blocks, or a single block for the
         # remainder and the partly filled last block.
         self._sessions = {
             size: ort.InferenceSession(
-                search_graph(gallery.dim, float16=float16, blocks=size).SerializeToString(),
+                search_graph(
+                    gallery.dim, float16=float16, blocks=size, group=self.group
+                ).SerializeToString(),
                 options,
                 providers=providers,
             )
@@ -105,7 +113,7 @@ class Searcher:
         if provider is Provider.CUDA:
             self._device = ("cuda", device_id)
         # Per block index: (version, arrays or device values) for blocks we keep a copy of.
-        self._copies: dict[int, tuple[int, Any, Any]] = {}
+        self._copies: dict[int, tuple[int, Any, Any, int]] = {}
         self._pool: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
@@ -152,31 +160,39 @@ class Searcher:
     def _candidates(
         self, q: npt.NDArray[np.float32], want: int
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-        """(B, m) float32 scores and (B, m) int64 slots: each block's `want` best."""
+        """(B, m) float32 group maxima and (B, m) int64 first slots: each run's `want` best
+        groups."""
         blocks = self.gallery.blocks()
         full = [b for b in blocks if b.columns.shape[1] == self.gallery.block_size]
         cut = len(full) - len(full) % BLOCKS_PER_RUN
-        groups = [blocks[i : i + BLOCKS_PER_RUN] for i in range(0, cut, BLOCKS_PER_RUN)]
-        groups += [[b] for b in blocks[cut:]]
+        runs = [blocks[i : i + BLOCKS_PER_RUN] for i in range(0, cut, BLOCKS_PER_RUN)]
+        runs += [[b] for b in blocks[cut:]]
         if self._device is not None:
-            runs = self._run_resident(q, groups, want, self._device)
+            outputs = self._run_resident(q, runs, want, self._device)
         else:
-            runs = self._run_cpu(q, groups, want)
-        all_scores, all_slots = [], []
-        for group, outputs in zip(groups, runs, strict=True):
-            for i, block in enumerate(group):
-                all_scores.append(outputs[2 * i])
-                all_slots.append(outputs[2 * i + 1] + block.first_slot)
-        return np.concatenate(all_scores, axis=1), np.concatenate(all_slots, axis=1)
+            outputs = self._run_cpu(q, runs, want)
+        # Blocks of a run are consecutive, so group j of a run starts at slot first + j*group.
+        scores = np.concatenate([out[0] for out in outputs], axis=1)
+        firsts = np.concatenate(
+            [
+                out[1] * self.group + run[0].first_slot
+                for run, out in zip(runs, outputs, strict=True)
+            ],
+            axis=1,
+        )
+        return scores, firsts
+
+    def _run_k(self, run: list[Block], want: int) -> npt.NDArray[np.int64]:
+        groups = sum(-(-b.columns.shape[1] // self.group) for b in run)
+        return np.array([min(want, groups)], np.int64)
 
     def _run_cpu(
-        self, q: npt.NDArray[np.float32], groups: list[list[Block]], want: int
+        self, q: npt.NDArray[np.float32], runs: list[list[Block]], want: int
     ) -> list[list[Any]]:
         feeds = []
-        for group in groups:
-            k = np.array([min(want, min(b.columns.shape[1] for b in group))], np.int64)
-            feed: dict[str, Any] = {"queries": q, "k": k}
-            for i, block in enumerate(group):
+        for run in runs:
+            feed: dict[str, Any] = {"queries": q, "k": self._run_k(run, want)}
+            for i, block in enumerate(run):
                 feed[f"block{i}"], feed[f"half_sq_norms{i}"] = self._host_arrays(block)
             feeds.append(feed)
         results: list[list[Any]] = [[] for _ in feeds]
@@ -189,7 +205,7 @@ class Searcher:
                     index = next(pending, None)
                 if index is None:
                     return
-                session = self._sessions[len(groups[index])]
+                session = self._sessions[len(runs[index])]
                 results[index] = session.run(None, feeds[index])
 
         workers = min(self.threads, len(feeds))
@@ -204,40 +220,51 @@ class Searcher:
 
     def _host_arrays(self, block: Block) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
         """A full block's columns are a contiguous view of the mapped file, fed as they are; the
-        last, partly filled block is a strided view, copied once per gallery change."""
-        if block.columns.flags.c_contiguous:
+        last, partly filled block is a strided view, copied (and padded) once per gallery
+        change."""
+        if block.columns.shape[1] == self.gallery.block_size and block.columns.flags.c_contiguous:
             return block.columns, block.half_sq_norms
         cached = self._copies.get(block.index)
-        if cached is None or cached[0] != block.version or cached[1].shape != block.columns.shape:
-            cached = (block.version, np.ascontiguousarray(block.columns), block.half_sq_norms)
+        if cached is None or cached[0] != block.version or cached[3] != block.columns.shape[1]:
+            cached = (block.version, *self._padded(block), block.columns.shape[1])
             self._copies = {block.index: cached}
         return cached[1], cached[2]
+
+    def _padded(self, block: Block) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
+        """The block's columns and norms, contiguous, widened to a whole number of groups by
+        zero columns whose +inf norm makes their score -inf."""
+        width = block.columns.shape[1]
+        padded = -(-width // self.group) * self.group
+        columns = np.zeros((block.columns.shape[0], padded), block.columns.dtype)
+        columns[:, :width] = block.columns
+        norms = np.full(padded, np.inf, np.float32)
+        norms[:width] = block.half_sq_norms
+        return columns, norms
 
     def _run_resident(
         self,
         q: npt.NDArray[np.float32],
-        groups: list[list[Block]],
+        runs: list[list[Block]],
         want: int,
         device: tuple[str, int],
     ) -> list[list[Any]]:
         ort = self._ort
         q_device = ort.OrtValue.ortvalue_from_numpy(q, *device)
-        last = groups[-1][-1].index
+        last = runs[-1][-1].index
         for stale in [i for i in self._copies if i > last]:
             del self._copies[stale]
         results = []
-        for group in groups:
-            session = self._sessions[len(group)]
+        for run in runs:
+            session = self._sessions[len(run)]
             binding = session.io_binding()
             binding.bind_ortvalue_input("queries", q_device)
-            k = np.array([min(want, min(b.columns.shape[1] for b in group))], np.int64)
-            binding.bind_cpu_input("k", k)
-            for i, block in enumerate(group):
+            binding.bind_cpu_input("k", self._run_k(run, want))
+            for i, block in enumerate(run):
                 columns, norms = self._device_block(block, device)
                 binding.bind_ortvalue_input(f"block{i}", columns)
                 binding.bind_ortvalue_input(f"half_sq_norms{i}", norms)
-                binding.bind_output(f"scores{i}", "cpu")
-                binding.bind_output(f"columns{i}", "cpu")
+            binding.bind_output("scores", "cpu")
+            binding.bind_output("groups", "cpu")
             session.run_with_iobinding(binding)
             results.append(binding.copy_outputs_to_cpu())
         return results
@@ -245,14 +272,14 @@ class Searcher:
     def _device_block(self, block: Block, device: tuple[str, int]) -> tuple[Any, Any]:
         cached = self._copies.get(block.index)
         width = block.columns.shape[1]
-        if cached is None or cached[0] != block.version or cached[1].shape()[1] != width:
+        if cached is None or cached[0] != block.version or cached[3] != width:
             ort = self._ort
+            columns, norms = self._padded(block)
             cached = (
                 block.version,
-                ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(block.columns), *device),
-                ort.OrtValue.ortvalue_from_numpy(
-                    np.ascontiguousarray(block.half_sq_norms), *device
-                ),
+                ort.OrtValue.ortvalue_from_numpy(columns, *device),
+                ort.OrtValue.ortvalue_from_numpy(norms, *device),
+                width,
             )
             self._copies[block.index] = cached
         return cached[1], cached[2]
@@ -261,19 +288,22 @@ class Searcher:
         self,
         q: npt.NDArray[np.float32],
         scores: npt.NDArray[np.float32],
-        slots: npt.NDArray[np.int64],
+        firsts: npt.NDArray[np.int64],
         k: int,
         threshold: float | None,
     ) -> list[list[Hit]]:
         want = min(k + RERANK_MARGIN, scores.shape[1])
+        members = np.arange(self.group)
+        count = len(self.gallery)
         hits = []
         for row in range(len(q)):
-            s, sl = scores[row], slots[row]
+            s, first = scores[row], firsts[row]
             if len(s) > want:
-                # Keep everything tied with the want-th score so the slot tie-break is exact.
+                # Keep every group tied with the want-th maximum, so the slot tie-break is exact.
                 floor = np.partition(s, len(s) - want)[len(s) - want]
-                keep = s >= floor
-                s, sl = s[keep], sl[keep]
+                first = first[s >= floor]
+            sl = (first[:, None] + members).reshape(-1)
+            sl = sl[sl < count]  # padding columns of the last block
             templates = self.gallery.vectors_at(sl).astype(np.float64)
             diff = templates - q[row].astype(np.float64)
             distances = np.sqrt(np.einsum("ij,ij->i", diff, diff))
