@@ -29,7 +29,7 @@ CHIP_SIZE = 150  # pixels, square
 EMBEDDING_DIM = 128
 DEFAULT_CACHE_DIR = Path("~/.cache/egate/models")
 # Bump when the exporter's output changes, so cached models from older code are not reused.
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 # Chips per ONNX run: bounds activation memory (~2.4 MB a chip) for very large inputs;
 # speed per face is flat beyond ~16.
 MAX_RUN_BATCH = 64

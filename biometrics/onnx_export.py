@@ -4,11 +4,14 @@ The graph takes the chips exactly as dlib does, (N, 150, 150, 3) uint8 RGB (inpu
 ``chips``), normalises them inside ((p - mean) / 256 per channel, planar), and returns the
 raw 128-d descriptors, (N, 128) float32 (output ``embeddings``), for any batch size N.
 
-Each affine (frozen batch norm) is folded into the convolution before it. dlib's
-``add_prev`` zero-pads the smaller operand at the END of channels, rows and columns; that
-becomes Pad then Add. The file stores neither tag ids nor which wrapper is a tag and which a
-skip, so the exporter recognises dlib's two residual block shapes (see `_BLOCK`, `_DOWN_BLOCK`)
-and refuses any other topology with `UnsupportedNetwork`.
+Each affine (frozen batch norm) is folded into the convolution before it, and the input
+normalisation into the first one. dlib's ``add_prev`` zero-pads the smaller operand at the
+END of channels, rows and columns; that becomes an identity 1x1 Conv then Add, so that ONNX
+Runtime can run every block in its NCHWc layout with the Add and Relu fused into a conv.
+
+The file stores neither tag ids nor which wrapper is a tag and which a skip, so the exporter
+recognises dlib's two residual block shapes (see `_BLOCK`, `_DOWN_BLOCK`) and refuses any
+other topology with `UnsupportedNetwork`.
 """
 
 from __future__ import annotations
@@ -100,8 +103,36 @@ def _out_size(size: int, kernel: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - kernel) // stride + 1
 
 
-def _conv(b: _Builder, x: _Value, conv: Conv, affine: Affine, at: int) -> _Value:
-    """Conv with the following affine folded in: W' = W * gamma, b' = b * gamma + beta."""
+def _useful_taps(size: int, kernel: int, stride: int, pad: int) -> tuple[int, int, int]:
+    """First tap, tap count and end padding of a kernel cut down to the taps that ever touch
+    the input along one axis. A 3x3 kernel over a 1x1 map (dlib's last block) is its centre
+    tap alone: cutting the other eight skips 8/9 of that layer's work and weight traffic."""
+    out = _out_size(size, kernel, stride, pad)
+    touching = [
+        t for t in range(kernel) if any(0 <= o * stride + t - pad < size for o in range(out))
+    ]
+    first, count = touching[0], touching[-1] - touching[0] + 1
+    end_pad = (out - 1) * stride + count - size - (pad - first)
+    if end_pad < 0:  # the last window stops short of the input (ONNX has no negative pads)
+        return 0, kernel, pad
+    return first, count, end_pad
+
+
+def _conv(
+    b: _Builder,
+    x: _Value,
+    conv: Conv,
+    affine: Affine,
+    at: int,
+    *,
+    input_shift: npt.NDArray[np.float64] | None = None,
+    input_scale: float = 1.0,
+) -> _Value:
+    """Conv with the following affine folded in: W' = W * gamma, b' = b * gamma + beta.
+
+    With `input_shift`/`input_scale` the conv reads raw x and computes conv((x - shift) *
+    scale): W'' = W' * scale, b'' = b' - sum(W'' * shift). Only exact without padding (a
+    padded border would be 0 in shifted space but -shift in raw space)."""
     out_c, in_c, kh, kw = conv.filters.shape
     if in_c != x.shape[0] or affine.gamma.size != out_c:
         raise UnsupportedNetwork(
@@ -110,18 +141,23 @@ def _conv(b: _Builder, x: _Value, conv: Conv, affine: Affine, at: int) -> _Value
             f"filters {conv.filters.shape}, affine of {affine.gamma.size}",
         )
     gamma = affine.gamma.astype(np.float64)
-    weights = conv.filters.astype(np.float64) * gamma[:, None, None, None]
+    weights = conv.filters.astype(np.float64) * gamma[:, None, None, None] * input_scale
     bias = conv.biases.astype(np.float64) * gamma + affine.beta.astype(np.float64)
+    if input_shift is not None:
+        bias -= (weights * input_shift[None, :, None, None]).sum(axis=(1, 2, 3))
     (sy, sx), (py, px) = conv.stride, conv.padding
+    h, w = _out_size(x.shape[1], kh, sy, py), _out_size(x.shape[2], kw, sx, px)
+    top, rows, bottom = _useful_taps(x.shape[1], kh, sy, py)
+    left, cols, right = _useful_taps(x.shape[2], kw, sx, px)
+    weights = weights[:, :, top : top + rows, left : left + cols]
     name = b.node(
         "Conv",
         [x.name, b.const("w", weights.astype(np.float32)), b.const("b", bias.astype(np.float32))],
         "conv",
-        kernel_shape=[kh, kw],
+        kernel_shape=[rows, cols],
         strides=[sy, sx],
-        pads=[py, px, py, px],
+        pads=[py - top, px - left, bottom, right],
     )
-    h, w = _out_size(x.shape[1], kh, sy, py), _out_size(x.shape[2], kw, sx, px)
     return _Value(name, (out_c, h, w))
 
 
@@ -141,11 +177,24 @@ def _pool(b: _Builder, x: _Value, pool: Pool) -> _Value:
 
 
 def _pad_to(b: _Builder, x: _Value, shape: tuple[int, int, int]) -> _Value:
+    """Zero-pad `x` at the end of channels, rows and columns to `shape`, as a 1x1 conv with
+    identity weights (exact: each output is 1 * x + zeros) rather than a Pad: ONNX Runtime
+    keeps Convs in its blocked NCHWc layout and fuses the residual Add and Relu into the
+    conv that follows, where one Pad sends the rest of the network back to plain NCHW with a
+    layout reorder, an Add and a Relu per block."""
     extra = [t - s for t, s in zip(shape, x.shape, strict=True)]
     if not any(extra):
         return x
-    pads = np.array([0, 0, 0, 0, 0, *extra], dtype=np.int64)  # (N, C, H, W) begins, then ends
-    return _Value(b.node("Pad", [x.name, b.const("pads", pads)], "pad"), shape)
+    identity = np.zeros((shape[0], x.shape[0], 1, 1), dtype=np.float32)
+    identity[np.arange(x.shape[0]), np.arange(x.shape[0])] = 1
+    name = b.node(
+        "Conv",
+        [x.name, b.const("identity", identity), b.const("zeros", np.zeros(shape[0], np.float32))],
+        "pad",
+        kernel_shape=[1, 1],
+        pads=[0, 0, extra[1], extra[2]],
+    )
+    return _Value(name, shape)
 
 
 def _add(b: _Builder, x: _Value, y: _Value) -> _Value:
@@ -216,19 +265,27 @@ def _residual(b: _Builder, x: _Value, layers: _Cursor) -> _Value:
     return _relu(b, _add(b, branch, shortcut))
 
 
-def _normalised_input(b: _Builder, net: DlibNetwork) -> _Value:
+def _stem(b: _Builder, net: DlibNetwork, layers: _Cursor) -> _Value:
+    """Chips (N, rows, cols, 3) uint8 to planar float, then the first conv. dlib normalises
+    each channel to (p - mean) / 256 first; without padding that folds into the conv's
+    weights and bias, saving two full passes over the input."""
     rows, cols = net.input.rows, net.input.cols
     x = b.node("Transpose", [INPUT_NAME], "planar", perm=[0, 3, 1, 2])
-    x = b.node("Cast", [x], "float", to=1)  # 1 = FLOAT
-    means = np.array(net.input.means, dtype=np.float32).reshape(1, 3, 1, 1)
-    x = b.node("Sub", [x, b.const("means", means)], "centred")
-    x = b.node("Mul", [x, b.const("scale", np.array(1 / 256, dtype=np.float32))], "scaled")
-    return _Value(x, (3, rows, cols))
+    pixels = _Value(b.node("Cast", [x], "float", to=1), (3, rows, cols))  # 1 = FLOAT
+    means = np.array(net.input.means, dtype=np.float64)
+    at, conv, affine = layers.at, layers.take(Conv), layers.take(Affine)
+    if conv.padding == (0, 0):
+        return _conv(b, pixels, conv, affine, at, input_shift=means, input_scale=1 / 256)
+    planar_means = means.astype(np.float32).reshape(1, 3, 1, 1)
+    centred = b.node("Sub", [pixels.name, b.const("means", planar_means)], "centred")
+    scale = np.array(1 / 256, dtype=np.float32)
+    scaled = _Value(b.node("Mul", [centred, b.const("scale", scale)], "scaled"), pixels.shape)
+    return _conv(b, scaled, conv, affine, at)
 
 
 def _layer_graph(b: _Builder, net: DlibNetwork) -> _Value:
     layers = _Cursor(net.layers)
-    x = layers.conv(b, _normalised_input(b, net))
+    x = _stem(b, net, layers)
     layers.take(Relu)
     x = layers.pool(b, _relu(b, x), PoolKind.MAX)
     while not layers.ahead(_HEAD, last=True):

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from biometrics.dlib_format import (
     AddPrev,
+    Conv,
     DlibNetwork,
     FullyConnected,
     Pool,
@@ -100,33 +101,93 @@ def test_model_versions_are_loadable_by_onnxruntime(model: Any) -> None:
     assert [(o.domain, o.version) for o in model.opset_import] == [("", OPSET)]
 
 
-def test_affines_are_folded_and_adds_zero_pad(model: Any, network: DlibNetwork) -> None:
+def _attrs(node: Any) -> dict[str, Any]:
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _initializers(model: Any) -> dict[str, np.ndarray]:
+    from onnx import numpy_helper
+
+    return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+
+
+def test_affines_and_normalisation_are_folded_into_convs(model: Any, network: DlibNetwork) -> None:
     ops = Counter(node.op_type for node in model.graph.node)
-    assert ops["Conv"] == 29
+    # 29 of dlib's convs and 5 identity convs that zero-pad an add's operand (below)
+    assert ops["Conv"] == 29 + 5
     assert "BatchNormalization" not in ops
+    # (p - mean) / 256 lives in the first conv's weights and bias
+    assert "Sub" not in ops
+    assert "Mul" not in ops
     assert ops["Relu"] == 29
     assert ops["MaxPool"] == 1
     assert ops["AveragePool"] == 4
     assert ops["GlobalAveragePool"] == 1
     assert ops["MatMul"] == 1
-    # 14 residual adds; 3 channel increases (32->64->128->256) pad the shortcut and
-    # 2 downsampling blocks pad the conv branch's rows/cols (3x3 -> 4x4, 1x1 -> 2x2).
     assert ops["Add"] == sum(isinstance(layer, AddPrev) for layer in network.layers)
-    pads = [node for node in model.graph.node if node.op_type == "Pad"]
-    assert len(pads) == 5
     # fc has no bias: nothing after the MatMul but the output's Identity
     assert not any(node.op_type == "Gemm" for node in model.graph.node)
 
 
-def test_padding_follows_dlibs_rule(model: Any) -> None:
-    from onnx import helper
+def test_adds_zero_pad_with_identity_convs_not_pads(model: Any) -> None:
+    """3 channel increases (32->64->128->256) pad the pooled shortcut's channels and 2
+    downsampling blocks pad the conv branch's rows/cols (3x3 -> 4x4, 1x1 -> 2x2), each as a
+    1x1 conv with identity weights, zero bias and padding only at the end."""
+    values = _initializers(model)
+    pads = [node for node in model.graph.node if node.name.startswith("pad")]
+    assert "Pad" not in {node.op_type for node in model.graph.node}
+    assert len(pads) == 5
+    shapes = []
+    for node in pads:
+        attrs = _attrs(node)
+        assert node.op_type == "Conv"
+        assert attrs["kernel_shape"] == [1, 1]
+        assert attrs["pads"][:2] == [0, 0]
+        weights, bias = values[node.input[1]], values[node.input[2]]
+        out_c, in_c = weights.shape[:2]
+        np.testing.assert_array_equal(weights[:, :, 0, 0], np.eye(out_c, in_c, dtype=np.float32))
+        assert not bias.any()
+        shapes.append((in_c, out_c, attrs["pads"][2:]))
+    assert sorted(shapes) == [
+        (32, 64, [0, 0]),
+        (64, 128, [0, 0]),
+        (128, 256, [0, 0]),
+        (256, 256, [1, 1]),
+        (256, 256, [1, 1]),
+    ]
 
-    for node in model.graph.node:
-        if node.op_type != "Conv":
-            continue
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+def test_padding_follows_dlibs_rule(model: Any) -> None:
+    convs = [node for node in model.graph.node if node.name.startswith("conv")]
+    assert len(convs) == 29
+    trimmed = []
+    for node in convs:
+        attrs = _attrs(node)
         k, stride = attrs["kernel_shape"][0], attrs["strides"][0]
+        if k == 1:
+            trimmed.append(node)
+            continue
         assert attrs["pads"] == [0 if stride != 1 else k // 2] * 4
+    # The last block's second 3x3 conv runs over a 1x1 map: only its centre tap sees data.
+    (last,) = trimmed
+    assert last is convs[-1]
+    assert _attrs(last)["pads"] == [0, 0, 0, 0]
+    assert _initializers(model)[last.input[1]].shape == (256, 256, 1, 1)
+
+
+def test_first_conv_with_padding_keeps_the_explicit_normalisation(network: DlibNetwork) -> None:
+    """Folding (p - mean) / 256 into the first conv is exact only without padding."""
+    first = network.layers[0]
+    assert isinstance(first, Conv)
+    padded = dataclasses.replace(first, padding=(3, 3))
+    model = build_onnx(dataclasses.replace(network, layers=(padded, *network.layers[1:])))
+    ops = Counter(node.op_type for node in model.graph.node)
+    assert ops["Sub"] == 1
+    assert ops["Mul"] == 1
+    chips = np.zeros((1, 150, 150, 3), dtype=np.uint8)
+    assert _session(model).run(None, {INPUT_NAME: chips})[0].shape == (1, 128)
 
 
 @settings(
