@@ -1,14 +1,16 @@
 """Embedding time per face: dlib's own network vs our ONNX export, same process, same chips.
 
-    .venv/bin/python benchmarks/bench_embedding.py [--rounds 5] [--threads N] [--faces DIR] [--tune]
+    .venv/bin/python benchmarks/bench_embedding.py [--rounds 5] [--threads N] [--spin-us US]
+        [--faces DIR] [--tune]
 
 Chips are real: every HOG-detected face of ../shared/faces/people aligned with
 ``dlib.get_face_chip(img, shape5, 150, 0.25)``, cycled to fill a batch of 32 (random noise
 chips when the photos are absent; the JSON says which). For batch 1 and batch 32 the two
 embedders are timed in alternating rounds (dlib, then ONNX) so both see the same machine
 load; warm-up calls are discarded and the medians of all timed calls are reported, per face.
-``--tune`` also times ONNX Runtime session variants (thread count, spinning, optimisation
-level) to justify the defaults in biometrics/embedding.py.
+``--spin-us`` is `OnnxEmbedder`'s spin_us (default 0: idle ORT workers sleep, the embedder's
+default). ``--tune`` also times ONNX Runtime session variants (thread count, spinning,
+optimisation level) to justify the defaults in biometrics/embedding.py.
 
 Writes benchmarks/results/embedding.json with the machine, library versions and load average.
 """
@@ -82,9 +84,9 @@ def per_face_ms(samples: list[float], batch: int) -> dict[str, float]:
     }
 
 
-def compare(chips: np.ndarray, rounds: int, threads: int | None) -> dict[str, Any]:
+def compare(chips: np.ndarray, rounds: int, threads: int | None, spin_us: int) -> dict[str, Any]:
     dlib_embedder = DlibEmbedder()
-    onnx_embedder = OnnxEmbedder(threads=threads)
+    onnx_embedder = OnnxEmbedder(threads=threads, spin_us=spin_us)
     embedders = {"dlib": dlib_embedder.embed, "onnx": onnx_embedder.embed}
     max_diff = float(np.abs(dlib_embedder.embed(chips) - onnx_embedder.embed(chips)).max())
     results: dict[str, Any] = {"max_abs_diff_dlib_vs_onnx": max_diff}
@@ -119,6 +121,7 @@ def tune(chips: np.ndarray, rounds: int) -> dict[str, Any]:
     variants: dict[str, dict[str, Any]] = {
         f"threads={cores}, no spinning (default)": {"threads": cores},
         "threads=1": {"threads": 1},
+        f"threads={cores}, spinning 100 us": {"threads": cores, "spin_us": "100"},
         f"threads={cores}, spinning (ORT default)": {"threads": cores, "spin": "1"},
         f"threads={cores}, basic optimisation": {"threads": cores, "level": "ORT_ENABLE_BASIC"},
         f"threads={cores}, extended optimisation": {
@@ -135,7 +138,10 @@ def tune(chips: np.ndarray, rounds: int) -> dict[str, Any]:
             ort.GraphOptimizationLevel, v.get("level", "ORT_ENABLE_ALL")
         )
         options.enable_mem_pattern = v.get("mem_pattern", True)
-        options.add_session_config_entry("session.intra_op.allow_spinning", v.get("spin", "0"))
+        spin = "1" if "spin_us" in v else v.get("spin", "0")
+        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        if "spin_us" in v:
+            options.add_session_config_entry("session.intra_op.spin_duration_us", v["spin_us"])
         options.log_severity_level = 3
         return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
@@ -202,6 +208,12 @@ def main() -> None:
     parser.add_argument(
         "--faces", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "faces"
     )
+    parser.add_argument(
+        "--spin-us",
+        type=int,
+        default=0,
+        help="microseconds idle ORT workers spin before sleeping (OnnxEmbedder spin_us)",
+    )
     parser.add_argument("--tune", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -220,18 +232,20 @@ def main() -> None:
         "versions": versions(),
         "chips": source,
         "onnx_threads": args.threads or len(os.sched_getaffinity(0)),
+        "onnx_spin_us": args.spin_us,
         "rounds": args.rounds,
         "calls_per_round": CALLS,
         "load_average_before": [round(x, 2) for x in load_before],
     }
-    report.update(compare(chips, args.rounds, args.threads))
+    report.update(compare(chips, args.rounds, args.threads, args.spin_us))
     if args.tune:
         report["tuning_ms_per_face"] = tune(chips, max(1, args.rounds // 2))
     report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     report["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
     print(
-        f"chips: {source}; ONNX threads {report['onnx_threads']}; load average {load_before[0]:.2f}"
+        f"chips: {source}; ONNX threads {report['onnx_threads']}, spin {args.spin_us} us;"
+        f" load average {load_before[0]:.2f}"
     )
     print(f"max |dlib - onnx| = {report['max_abs_diff_dlib_vs_onnx']:.2g}")
     print(f"{'batch':>5} {'dlib ms/face':>13} {'onnx ms/face':>13} {'ratio':>7} {'target':>7}")

@@ -148,7 +148,7 @@ def export_model(dest: Path | None = None, *, weights: Path | None = None) -> Pa
     return target
 
 
-def _session_options(threads: int | None) -> Any:
+def _session_options(threads: int | None, spin_us: int) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -156,16 +156,19 @@ def _session_options(threads: int | None) -> Any:
     # and Relu into them (benchmarks/bench_embedding.py --tune: basic/extended are slower).
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads if threads is not None else len(os.sched_getaffinity(0))
-    # Idle worker threads sleep instead of spinning. On the shared 2-core machine (and a gate
-    # host that also runs detection) spinning threads fight the other work: batch 1 took
-    # 12-14 ms spinning vs 6 ms not; on an idle machine spinning saves ~1 ms at batch 1
-    # (3.3 vs 4.3 ms) and nothing at batch 32 (bench_embedding.py --tune).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # A sleeping worker wakes too late (tens of us in this VM) to take its share of a
+    # batch-1 conv (~100 us), so without spinning batch 1 runs almost single-threaded. ORT's
+    # own default spin burns ~8 ms of CPU after every run and fights other work on a shared
+    # host; a bounded spin (spin_duration_us) bridges the gaps between one run's operators
+    # and then sleeps (bench_embedding.py --tune).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin_us else "0")
+    if spin_us:
+        options.add_session_config_entry("session.intra_op.spin_duration_us", str(spin_us))
     options.log_severity_level = 3  # errors only
     return options
 
 
-def _open_session(path: Path, threads: int | None, providers: list[str]) -> Any:
+def _open_session(path: Path, threads: int | None, spin_us: int, providers: list[str]) -> Any:
     import onnxruntime as ort
     from onnxruntime.capi.onnxruntime_pybind11_state import (
         Fail,
@@ -177,7 +180,7 @@ def _open_session(path: Path, threads: int | None, providers: list[str]) -> Any:
 
     try:
         return ort.InferenceSession(
-            str(path), sess_options=_session_options(threads), providers=providers
+            str(path), sess_options=_session_options(threads, spin_us), providers=providers
         )
     except (Fail, InvalidArgument, InvalidGraph, InvalidProtobuf, NoSuchFile) as error:
         raise ModelLoadError(path, str(error)) from error
@@ -189,9 +192,15 @@ class OnnxEmbedder:
     `model_path` uses that ONNX file as-is; otherwise the model is exported to (or found in)
     `cache_dir` (default ``~/.cache/egate/models``); a cached model that fails to load is
     rebuilt once. `threads` is ONNX Runtime's intra-op thread count (default: the CPUs this
-    process may use). Raises `ProviderUnavailable` when `provider` is not in the installed
-    onnxruntime and `ModelLoadError` when the model cannot be loaded. `embed` may be called
-    from several threads at once.
+    process may use). `spin_us` is how long, in microseconds, an idle ORT worker thread
+    busy-waits for the next operator before it sleeps: 0 (the default) never spins, right
+    for a host whose cores also run detection or other workers, and moot with one thread;
+    ~100 makes batch 1 with two threads ~30% faster on an idle machine (1.7 vs 2.4 ms a
+    face) and slower when other work competes for the cores.
+
+    Raises `ProviderUnavailable` when `provider` is not in the installed onnxruntime and
+    `ModelLoadError` when the model cannot be loaded. `embed` may be called from several
+    threads at once.
     """
 
     def __init__(
@@ -201,9 +210,12 @@ class OnnxEmbedder:
         model_path: Path | None = None,
         threads: int | None = None,
         cache_dir: Path | None = None,
+        spin_us: int = 0,
     ) -> None:
         import onnxruntime as ort
 
+        if spin_us < 0:
+            raise ValueError(f"spin_us must be >= 0 microseconds, got {spin_us}")
         available = list(ort.get_available_providers())
         if provider.value not in available:
             raise ProviderUnavailable(provider, available)
@@ -213,16 +225,16 @@ class OnnxEmbedder:
             providers.append(Provider.CPU.value)  # for any op the accelerator lacks
         if model_path is not None:
             self.model_path = model_path
-            self._session = _open_session(model_path, threads, providers)
+            self._session = _open_session(model_path, threads, spin_us, providers)
         else:
             self.model_path = export_model(cache_dir)
             try:
-                self._session = _open_session(self.model_path, threads, providers)
+                self._session = _open_session(self.model_path, threads, spin_us, providers)
             except ModelLoadError:
                 # A damaged cache file (disk full, killed writer before atomic writes, ...)
                 self.model_path.unlink(missing_ok=True)
                 self.model_path = export_model(cache_dir)
-                self._session = _open_session(self.model_path, threads, providers)
+                self._session = _open_session(self.model_path, threads, spin_us, providers)
         if provider.value not in self._session.get_providers():
             # ORT falls back to CPU silently when e.g. the CUDA libraries fail to load.
             raise ProviderUnavailable(provider, list(self._session.get_providers()))

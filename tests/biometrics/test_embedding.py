@@ -303,3 +303,22 @@ def test_one_embedder_serves_several_threads(
         results = list(pool.map(onnx_embedder.embed, [people_chips] * 8))
     for result in results:
         np.testing.assert_allclose(result, expected, atol=1e-6)
+
+
+def test_spinning_workers_change_speed_not_embeddings(
+    cache: Path, people_chips: np.ndarray, onnx_embedder: OnnxEmbedder
+) -> None:
+    spinning = OnnxEmbedder(cache_dir=cache, threads=2, spin_us=100)
+    options = spinning._session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+    assert options.get_session_config_entry("session.intra_op.spin_duration_us") == "100"
+    default = onnx_embedder._session.get_session_options()
+    assert default.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    np.testing.assert_allclose(
+        spinning.embed(people_chips[:4]), onnx_embedder.embed(people_chips[:4]), atol=1e-6
+    )
+
+
+def test_negative_spin_is_refused(cache: Path) -> None:
+    with pytest.raises(ValueError, match=r"spin_us must be >= 0 microseconds, got -1"):
+        OnnxEmbedder(cache_dir=cache, spin_us=-1)
