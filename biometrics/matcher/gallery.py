@@ -280,6 +280,24 @@ class Gallery:
         blocks, columns = np.divmod(slots, self.block_size)
         return np.asarray(self._vectors[blocks, :, columns], np.float32).reshape(-1, self.dim)
 
+    def runs_at(
+        self, firsts: npt.NDArray[np.int64], length: int
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """(n, dim, length) float32 stored templates, as columns, and (n, length) float32
+        |g|^2/2 of slots first .. first+length-1 for each first; `length` divides the block
+        size and each first is a multiple of it. Slots past the last template (to the end of
+        its block) hold zeros. A run is one (dim, length) slice of a block: dim short reads,
+        not length * dim scattered ones."""
+        blocks, columns = np.divmod(np.asarray(firsts, np.int64), self.block_size)
+        runs = columns // length
+        per_block = self.block_size // length
+        vectors = self._vectors.reshape(self._capacity, self.dim, per_block, length)
+        norms = self._norms.reshape(self._capacity, per_block, length)
+        return (
+            np.asarray(vectors[blocks, :, runs], np.float32),
+            np.asarray(norms[blocks, runs], np.float32),
+        )
+
     def blocks(self) -> list[Block]:
         """Views (no copy) of every non-empty block, in slot order."""
         with self._lock:

@@ -3,11 +3,12 @@
 Each run of the search graph (`graphs.search_graph`) takes a few gallery blocks: one MatMul and
 the |g|^2/2 subtraction per block, then the best groups of GROUP consecutive templates by their
 best score, so a block is read once and the only temporary is its (B, C) scores. The winning
-groups of every run (k + RERANK_MARGIN of them) are merged, and their members re-ranked in
-float64 on the stored templates: the returned distances are true Euclidean distances (not the
-cancellation-prone |q|^2+|g|^2-2q.g), the order is exact unless float32 rounding moves more
-than RERANK_MARGIN templates across the k-th place, and ties (equal float64 distances) go to
-the lower gallery slot, as a stable sort of the float64 distances would.
+groups of every run (k + RERANK_MARGIN of them) are merged; their members are scored again in
+float32 and the best k + RERANK_MARGIN re-ranked in float64 on the stored templates: the
+returned distances are true Euclidean distances (not the cancellation-prone
+|q|^2+|g|^2-2q.g), the order is exact unless float32 rounding moves more than RERANK_MARGIN
+templates across the k-th place, and ties (equal float64 distances) go to the lower gallery
+slot, as a stable sort of the float64 distances would.
 
 On the CUDA provider every block is copied to the device once (an OrtValue per block, refreshed
 only when the gallery changes that block) and bound with IOBinding; a search moves only the
@@ -292,26 +293,51 @@ class Searcher:
         k: int,
         threshold: float | None,
     ) -> list[list[Hit]]:
-        want = min(k + RERANK_MARGIN, scores.shape[1])
-        members = np.arange(self.group)
-        count = len(self.gallery)
+        """Per query: float32 scores of every member of its best groups, true float64
+        distances of the best k + RERANK_MARGIN of those (and any tied with the last), then
+        the k nearest, ties to the lower slot (a stable sort of the distances)."""
+        want = k + RERANK_MARGIN
+        rows, starts = self._best_groups(scores, firsts, want)
+        templates, norms = self.gallery.runs_at(starts, self.group)  # (m, dim, g), (m, g)
+        member_scores = np.matmul(q[rows][:, None, :], templates)[:, 0, :] - norms
+        slots = starts[:, None] + np.arange(self.group)
+        member_scores[slots >= len(self.gallery)] = -np.inf  # the last block's padding
+        # One row of candidate scores per query (queries may hold more groups after ties).
+        counts = np.bincount(rows, minlength=len(q))
+        place = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+        grid = np.full((len(q), counts.max(), self.group), -np.inf, np.float32)
+        grid[rows, place] = member_scores
+        flat = grid.reshape(len(q), -1)
+        take = min(want, flat.shape[1])
+        floor = -np.partition(-flat, take - 1, axis=1)[:, take - 1]
+        owners, positions = np.nonzero((flat >= floor[:, None]) & np.isfinite(flat))
+        where = np.full((len(q), counts.max()), -1)
+        where[rows, place] = np.arange(len(rows))
+        members, offsets = where[owners, positions // self.group], positions % self.group
+        q64 = q.astype(np.float64)
+        diff = templates[members, :, offsets].astype(np.float64) - q64[owners]
+        distances = np.sqrt(np.square(diff).sum(axis=1))
+        chosen = slots[members, offsets]
+        order = np.lexsort((chosen, distances, owners))
+        bounds = np.searchsorted(owners[order], np.arange(len(q) + 1))
         hits = []
         for row in range(len(q)):
-            s, first = scores[row], firsts[row]
-            if len(s) > want:
-                # Keep every group tied with the want-th maximum, so the slot tie-break is exact.
-                floor = np.partition(s, len(s) - want)[len(s) - want]
-                first = first[s >= floor]
-            sl = (first[:, None] + members).reshape(-1)
-            sl = sl[sl < count]  # padding columns of the last block
-            templates = self.gallery.vectors_at(sl).astype(np.float64)
-            diff = templates - q[row].astype(np.float64)
-            distances = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-            order = np.lexsort((sl, distances))[:k]
-            best, best_slots = distances[order], sl[order]
+            best = order[bounds[row] : min(bounds[row] + k, bounds[row + 1])]
             if threshold is not None:
-                within = best <= threshold
-                best, best_slots = best[within], best_slots[within]
-            ids = self.gallery.ids_at(best_slots)
-            hits.append([Hit(i, float(d)) for i, d in zip(ids, best.tolist(), strict=True)])
+                best = best[distances[best] <= threshold]
+            ids = self.gallery.ids_at(chosen[best])
+            hits.append(
+                [Hit(i, float(d)) for i, d in zip(ids, distances[best].tolist(), strict=True)]
+            )
         return hits
+
+    @staticmethod
+    def _best_groups(
+        scores: npt.NDArray[np.float32], firsts: npt.NDArray[np.int64], want: int
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:
+        """(query row, first slot) of each query's `want` best groups and any tied with the
+        last, so that the slot tie-break stays exact; rows in ascending order."""
+        cut = max(scores.shape[1] - want, 0)
+        floor = np.partition(scores, cut, axis=1)[:, cut]
+        rows, columns = np.nonzero(scores >= floor[:, None])
+        return rows, firsts[rows, columns]
