@@ -55,6 +55,24 @@ def test_half_squared_norms_are_stored_beside_each_block(tmp_path: Path) -> None
     np.testing.assert_allclose(norms, expected, rtol=1e-6)
 
 
+def test_runs_read_consecutive_slots_with_their_norms_and_zeros_past_the_end(
+    tmp_path: Path,
+) -> None:
+    values = _vectors(11)
+    with Gallery.create(tmp_path / "g", block=8) as gallery:
+        gallery.add([f"t{i}" for i in range(11)], values)
+        columns, norms = gallery.runs_at(np.array([4, 0, 8]), 4)
+        assert columns.shape == (3, DIM, 4)
+        assert norms.shape == (3, 4)
+        np.testing.assert_array_equal(columns[0].T, values[4:8])
+        np.testing.assert_array_equal(columns[1].T, values[0:4])
+        np.testing.assert_array_equal(columns[2].T[:3], values[8:11])
+        np.testing.assert_array_equal(columns[2].T[3], np.zeros(DIM, np.float32))
+        stored = gallery.blocks()
+        np.testing.assert_array_equal(norms[0], stored[0].half_sq_norms[4:8])
+        np.testing.assert_array_equal(norms[2], [*stored[1].half_sq_norms, 0.0])
+
+
 def test_float16_gallery_stores_rounded_values(tmp_path: Path) -> None:
     values = _vectors(3)
     with Gallery.create(tmp_path / "g", dtype=GalleryDtype.FLOAT16) as gallery:
