@@ -218,6 +218,7 @@ def _open_store(settings: Settings) -> tuple[TemplateKeyring, Store]:
         settings.database_url,
         template_key=keyring,
         pepper=settings.secret_pepper.get_secret_value().encode(),
+        pool_size=settings.database_pool_size,
     )
     if settings.migrate_on_start:
         store.upgrade()

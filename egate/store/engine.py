@@ -22,11 +22,16 @@ WRITE = "egate_write"  # execution option: this connection will write
 _BUSY_TIMEOUT_MS = 30_000
 
 
-def make_engine(url: str) -> Engine:
-    """The engine for `url`; SQLite files get their parent directory created."""
+def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+    """The engine for `url`; SQLite files get their parent directory created.
+
+    `pool_size`: server connections kept open (PostgreSQL). Size it to the process's
+    concurrent database work: a connection beyond the pool (up to 10 more) is opened
+    for one use and closed again, and on PostgreSQL that costs a backend start (a fork
+    and authentication) plus unprepared statements each time."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, pool_size=pool_size)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url)

@@ -77,7 +77,8 @@ class Store:
     `postgresql+psycopg://user@host/db`. `template_key`: the keyring that seals face
     templates (needed only to read or write templates). `pepper`: server secret for
     the gate-key and operator-token digests. `clock`: returns aware datetimes (tests
-    pin it). Call `upgrade()` once to create or migrate the schema.
+    pin it). `pool_size`: PostgreSQL connections kept open (see `make_engine`). Call
+    `upgrade()` once to create or migrate the schema.
     """
 
     def __init__(
@@ -87,9 +88,10 @@ class Store:
         template_key: TemplateKeyring | None = None,
         pepper: bytes = b"",
         clock: Callable[[], datetime] = utc_now,
+        pool_size: int = 5,
     ) -> None:
         self.url = url
-        self.engine: Engine = make_engine(url)
+        self.engine: Engine = make_engine(url, pool_size=pool_size)
         self._writer = self.engine.execution_options(**{WRITE: True})
         # PostgreSQL reads need no BEGIN/ROLLBACK round trips: READ COMMITTED gives each
         # statement its own snapshot anyway. SQLite keeps a transaction (one snapshot).

@@ -556,6 +556,24 @@ def test_concurrent_requests_with_one_key_write_one_record(store: Store) -> None
     assert store.verify_audit().ok
 
 
+def test_postgresql_keeps_pool_size_connections_open_after_a_burst(database_url: str) -> None:
+    store = Store(database_url, pool_size=7)
+    if store.dialect != "postgresql":
+        store.close()
+        pytest.skip("SQLite opens no server connections")
+    store.upgrade()
+    sessions = [store.read() for _ in range(9)]
+    for uow in sessions:
+        uow.__enter__().audit.head()  # each holds its own connection
+    for uow in sessions:
+        uow.__exit__(None, None, None)
+    try:
+        # 7 kept for the next burst; only the 2 beyond the pool were closed.
+        assert store.engine.pool.checkedin() == 7  # type: ignore[attr-defined]
+    finally:
+        store.close()
+
+
 def test_idempotency_records_can_be_purged(store: Store) -> None:
     store.run_idempotent("G1", "k", "fp", lambda uow: StoredResponse(200, "{}"))
     with store.unit_of_work() as uow:
