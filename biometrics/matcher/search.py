@@ -17,6 +17,7 @@ queries to the device and the (B, k) winners back.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import threading
@@ -42,8 +43,10 @@ RERANK_MARGIN = 8
 GROUP = 16
 # Queries per graph run: bounds the (B, C) score temporary.
 MAX_RUN_QUERIES = 1024
-# Full gallery blocks per ONNX run (16384 templates at the default block size).
-BLOCKS_PER_RUN = 4
+# Most full gallery blocks per ONNX run (65536 templates at the default block size): TopK costs
+# ~3 us a query row whatever its length, so at B = 64 runs of 4 blocks spent ~8% of the search
+# in TopK; 16 spend 2%.
+BLOCKS_PER_RUN = 16
 
 
 @dataclass(frozen=True)
@@ -94,20 +97,11 @@ class Searcher:
         providers: list[Any] = [provider.value]
         if provider is Provider.CUDA:
             providers = [(provider.value, {"device_id": device_id}), Provider.CPU.value]
-        float16 = gallery.dtype is GalleryDtype.FLOAT16
         self.group = math.gcd(gallery.block_size, GROUP)
-        # One session per group size: BLOCKS_PER_RUN full blocks, or a single block for the
-        # remainder and the partly filled last block.
-        self._sessions = {
-            size: ort.InferenceSession(
-                search_graph(
-                    gallery.dim, float16=float16, blocks=size, group=self.group
-                ).SerializeToString(),
-                options,
-                providers=providers,
-            )
-            for size in {1, BLOCKS_PER_RUN}
-        }
+        self._options = options
+        self._providers = providers
+        # One session per number of blocks in a run, made when first needed.
+        self._sessions: dict[int, Any] = {}
         # Where gallery blocks live as OrtValues bound through IOBinding: the CUDA device, or
         # None to feed the mapped host arrays directly (CPU).
         self._device: tuple[str, int] | None = None
@@ -158,16 +152,40 @@ class Searcher:
                 hits += self._rerank(part, scores, slots, int(k), threshold)
             return hits
 
+    def _session(self, blocks: int) -> Any:
+        session = self._sessions.get(blocks)
+        if session is None:
+            graph = search_graph(
+                self.gallery.dim,
+                float16=self.gallery.dtype is GalleryDtype.FLOAT16,
+                blocks=blocks,
+                group=self.group,
+            )
+            session = self._ort.InferenceSession(
+                graph.SerializeToString(), self._options, providers=self._providers
+            )
+            self._sessions[blocks] = session
+        return session
+
+    def _runs(self, blocks: list[Block]) -> list[list[Block]]:
+        """Consecutive full blocks in runs of at most BLOCKS_PER_RUN, as even as possible and
+        a multiple of `threads` in number (so the workers finish together); the partly filled
+        last block on its own."""
+        full = [b for b in blocks if b.columns.shape[1] == self.gallery.block_size]
+        count = -(-len(full) // BLOCKS_PER_RUN)
+        count = min(len(full), -(-count // self.threads) * self.threads)
+        bounds = [len(full) * i // count for i in range(count + 1)] if full else [0]
+        runs = [full[a:b] for a, b in itertools.pairwise(bounds)]
+        return runs + [[b] for b in blocks[len(full) :]]
+
     def _candidates(
         self, q: npt.NDArray[np.float32], want: int
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
         """(B, m) float32 group maxima and (B, m) int64 first slots: each run's `want` best
         groups."""
-        blocks = self.gallery.blocks()
-        full = [b for b in blocks if b.columns.shape[1] == self.gallery.block_size]
-        cut = len(full) - len(full) % BLOCKS_PER_RUN
-        runs = [blocks[i : i + BLOCKS_PER_RUN] for i in range(0, cut, BLOCKS_PER_RUN)]
-        runs += [[b] for b in blocks[cut:]]
+        runs = self._runs(self.gallery.blocks())
+        for size in {len(run) for run in runs}:
+            self._session(size)  # made here, not by two workers at once
         if self._device is not None:
             outputs = self._run_resident(q, runs, want, self._device)
         else:
