@@ -108,24 +108,31 @@ def read_bandwidth(gallery: Gallery) -> float:
     return best
 
 
-def timed(fn: Callable[[Array], Any], batches: list[Array], budget_s: float) -> list[float]:
-    """Seconds per call over `batches` (cycling) until `budget_s` has passed, at most 50 calls.
+def timed(
+    fn: Callable[[Array], Any], batches: list[Array], budget_s: float
+) -> tuple[list[float], list[float]]:
+    """Wall and process-CPU seconds per call over `batches` (cycling) until `budget_s` has
+    passed, at most 50 calls.
 
     The first call is a warm-up and discarded when it is short (< 1 s); a longer one is kept,
     its first-run costs being small beside it, so that the slowest configurations at 10M
     (FAISS at B = 64 under load: minutes) are timed at least once without running twice.
+    CPU over wall says how many cores a call had: on a shared host a two-thread search that
+    got one core shows ~1, not ~2.
     """
     start = time.perf_counter()
     fn(batches[0])
     first = time.perf_counter() - start
     seconds: list[float] = [] if first < 1.0 else [first]
+    cpu: list[float] = [] if first < 1.0 else [float("nan")]
     started = time.perf_counter()
     while len(seconds) < 50 and (not seconds or time.perf_counter() - started < budget_s):
         q = batches[len(seconds) % len(batches)]
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn(q)
         seconds.append(time.perf_counter() - start)
-    return seconds
+        cpu.append(time.process_time() - start_cpu)
+    return seconds, cpu
 
 
 def numpy_search(gallery: Gallery, q: Array) -> Array:
@@ -146,14 +153,17 @@ def hits_to_slots(hits: list[list[Any]]) -> Array:
     return np.array([[int(h.id[1:]) for h in row] for row in hits])
 
 
-def summary(seconds: list[float], batch: int) -> dict[str, Any]:
+def summary(seconds: list[float], batch: int, cpu: list[float]) -> dict[str, Any]:
     median = statistics.median(seconds)
+    median_cpu = statistics.median([c for c in cpu if c == c] or [float("nan")])
     return {
         "batch": batch,
         "runs": len(seconds),
         "median_ms": round(median * 1e3, 3),
         "min_ms": round(min(seconds) * 1e3, 3),
         "queries_per_s": round(batch / median, 2),
+        "cpu_ms": round(median_cpu * 1e3, 3),
+        "cores_busy": round(median_cpu / median, 2),
     }
 
 
@@ -197,10 +207,10 @@ def bench_size(n: int, args: argparse.Namespace, out: dict[str, Any]) -> None:
                 "floor_ms": round(floor_s * 1e3, 3),
             }
             for batch in args.batches:
-                seconds = timed(
+                seconds, cpu = timed(
                     lambda q: searcher.search(q, K), batches_for(queries, batch), args.budget_s
                 )
-                entry[f"B{batch}"] = summary(seconds, batch)
+                entry[f"B{batch}"] = summary(seconds, batch, cpu)
                 if batch == 1:
                     entry["B1"]["ratio_to_floor"] = round(statistics.median(seconds) / floor_s, 3)
                     entry["B1"]["best_run_ratio_to_floor"] = round(min(seconds) / floor_s, 3)
@@ -215,10 +225,10 @@ def bench_size(n: int, args: argparse.Namespace, out: dict[str, Any]) -> None:
         if dtype is GalleryDtype.FLOAT32:
             numpy_entry: dict[str, Any] = {}
             for batch in args.batches:
-                seconds = timed(
+                seconds, cpu = timed(
                     lambda q: numpy_search(g32, q), batches_for(queries, batch), args.budget_s
                 )
-                numpy_entry[f"B{batch}"] = summary(seconds, batch)
+                numpy_entry[f"B{batch}"] = summary(seconds, batch, cpu)
                 log(f"numpy B={batch}: {numpy_entry[f'B{batch}']}")
             agree = numpy_search(g32, accuracy_q[:256])
             numpy_entry["top10_identical_to_ours"] = float(
@@ -272,10 +282,10 @@ def bench_faiss(
         # FAISS uses BLAS when the batch has >= threshold queries, its SIMD scan otherwise.
         for threshold, path in ((batch, "blas"), (batch + 1, "simd")):
             faiss.cvar.distance_compute_blas_threshold = threshold
-            seconds = timed(
+            seconds, cpu = timed(
                 lambda q: index.search(q, K), batches_for(queries, batch), args.budget_s
             )
-            result = summary(seconds, batch) | {"path": path, "blas_threshold": threshold}
+            result = summary(seconds, batch, cpu) | {"path": path, "blas_threshold": threshold}
             log(f"faiss B={batch} {path}: {result}")
             if best is None or result["queries_per_s"] > best["queries_per_s"]:
                 best = result
@@ -326,8 +336,11 @@ def main() -> None:
 
 def print_table(out: dict[str, Any]) -> None:
     print(f"\n{out['machine']['cpu']}, {out['machine']['cores']} cores, threads={out['threads']}")
-    print("| N | dtype | B | ours q/s | numpy q/s | FAISS q/s | ours/FAISS | B=1 ms / floor ms |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| N | dtype | B | ours q/s | numpy q/s | FAISS q/s | ours/FAISS | B=1 ms / floor ms "
+        "| cores busy, ours / FAISS |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in out["results"]:
         for dtype in ("float32", "float16"):
             entry = row["ours"][dtype]
@@ -341,7 +354,8 @@ def print_table(out: dict[str, Any]) -> None:
                 print(
                     f"| {row['n']:,} | {dtype} | {ours['batch']} | {ours['queries_per_s']:.1f} "
                     f"| {numpy_q} | {faiss_q['queries_per_s']:.1f} ({faiss_q['path']}) "
-                    f"| {ours['ratio_to_faiss']:.2f} | {floor} |"
+                    f"| {ours['ratio_to_faiss']:.2f} | {floor} "
+                    f"| {ours.get('cores_busy', '-')} / {faiss_q.get('cores_busy', '-')} |"
                 )
         print(
             f"| {row['n']:,} | fp16 top-1 == fp32: {row['ours']['fp16_top1_equal_fp32']:.4f}; "
