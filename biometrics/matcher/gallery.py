@@ -46,9 +46,10 @@ from biometrics.matcher.vectors import Vectors, as_vectors
 
 FORMAT = "egate-gallery"
 FORMAT_VERSION = 1
-# 4096 columns: a float32 block is 2 MiB, its float32 cast of a float16 block fits the L2 cache
-# (measured on a 2-core EPYC: 16384 ran the float16 scan ~25% slower); a search feeds several
-# blocks to one ONNX run, so the per-run cost is not paid per block.
+# 4096 columns: a float32 block, or the float32 cast of a float16 one, is 2 MiB and stays in
+# cache between the graph's nodes (measured on a 2-core EPYC: 16384 ran the float16 scan ~25%
+# slower); a search feeds up to 16 blocks to one ONNX run, so the per-run cost is not paid per
+# block.
 DEFAULT_BLOCK = 4096
 DEFAULT_ID_BYTES = 64
 
