@@ -196,7 +196,8 @@ class OnnxEmbedder:
     busy-waits for the next operator before it sleeps: 0 (the default) never spins, right
     for a host whose cores also run detection or other workers, and moot with one thread;
     ~100 makes batch 1 with two threads ~30% faster on an idle machine (1.7 vs 2.4 ms a
-    face) and slower when other work competes for the cores.
+    face) and ~40% slower when other work competes for the cores; ~5 keeps most of the
+    gain (2.2 vs 2.0 ms, 2.8 not spinning) and loses less than longer spins under load.
 
     Raises `ProviderUnavailable` when `provider` is not in the installed onnxruntime and
     `ModelLoadError` when the model cannot be loaded. `embed` may be called from several
