@@ -35,11 +35,11 @@ from biometrics.matcher.gallery import Block, Gallery, GalleryDtype
 from biometrics.matcher.graphs import search_graph
 from biometrics.matcher.vectors import as_vectors, check_threshold
 
-# Extra groups per run and overall, re-ranked in float64. float32 scores of 128-d descriptors
-# err by ~1e-6; neighbours closer than that are rare, 8 of them in a row rarer.
+# Extra groups kept per run and overall, and extra members re-ranked in float64. float32 scores
+# of 128-d descriptors err by ~1e-6; neighbours closer than that are rare, 8 in a row rarer.
 RERANK_MARGIN = 8
-# Templates per group (or the largest power of two dividing the gallery's block size): 16
-# keeps the ReduceMax pass cheap and the float64 re-rank at (k + 8) * 16 templates a query.
+# Templates per group (gcd(block size, 16) for other block sizes): 16 keeps the ReduceMax pass
+# cheap and the re-rank at (k + 8) * 16 templates a query.
 GROUP = 16
 # Queries per graph run: bounds the (B, C) score temporary.
 MAX_RUN_QUERIES = 1024
@@ -61,8 +61,8 @@ class Searcher:
     """Exact k-nearest-neighbour search over a gallery with ONNX Runtime.
 
     The searcher follows the gallery: templates added, removed or replaced after it was made
-    are seen by the next search. `threads` is the number of blocks searched at once (None: all
-    cores). Raises ProviderUnavailable when `provider` is not in this onnxruntime build.
+    are seen by the next search. `threads` is the number of runs of blocks searched at once
+    (None: all cores). Raises ProviderUnavailable when `provider` is not in this onnxruntime build.
     Concurrent searches are serialised by the gallery's lock; `close()` (or `with`) stops the
     worker threads.
     """
@@ -87,11 +87,11 @@ class Searcher:
         self.threads = threads or os.cpu_count() or 1
         self._ort = ort
         options = ort.SessionOptions()
-        # CPU: each block runs single-threaded and `threads` workers pull blocks from a shared
-        # counter. On a shared 2-core host ONNX Runtime's own pool (spinning workers meeting at
-        # a barrier per op) ran 1.5-5x slower whenever another process held a core; workers
-        # that each own whole blocks just finish later. The session is shared: run() is
-        # thread-safe and releases the GIL.
+        # CPU: each run of blocks is single-threaded and `threads` workers pull runs from a
+        # shared counter. On a shared 2-core host ONNX Runtime's own pool (spinning workers
+        # meeting at a barrier per op) ran 1.5-5x slower whenever another process held a core;
+        # workers that each own whole runs just finish later. The sessions are shared: run()
+        # is thread-safe and releases the GIL.
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         providers: list[Any] = [provider.value]
