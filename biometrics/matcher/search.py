@@ -43,6 +43,8 @@ RERANK_MARGIN = 8
 GROUP = 16
 # Queries per graph run: bounds the (B, C) score temporary.
 MAX_RUN_QUERIES = 1024
+# Queries re-ranked together: bounds the gathered members, (k + 8) * 16 * dim floats a query.
+RERANK_QUERIES = 128
 # Most full gallery blocks per ONNX run (65536 templates at the default block size): TopK costs
 # ~3 us a query row whatever its length, so at B = 64 runs of 4 blocks spent ~8% of the search
 # in TopK; 16 spend 2%.
@@ -149,7 +151,9 @@ class Searcher:
             for start in range(0, len(q), MAX_RUN_QUERIES):
                 part = q[start : start + MAX_RUN_QUERIES]
                 scores, slots = self._candidates(part, int(k) + RERANK_MARGIN)
-                hits += self._rerank(part, scores, slots, int(k), threshold)
+                for row in range(0, len(part), RERANK_QUERIES):
+                    rows = slice(row, row + RERANK_QUERIES)
+                    hits += self._rerank(part[rows], scores[rows], slots[rows], int(k), threshold)
             return hits
 
     def _session(self, blocks: int) -> Any:
