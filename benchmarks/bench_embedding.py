@@ -121,6 +121,7 @@ def tune(chips: np.ndarray, rounds: int) -> dict[str, Any]:
     variants: dict[str, dict[str, Any]] = {
         f"threads={cores}, no spinning (default)": {"threads": cores},
         "threads=1": {"threads": 1},
+        f"threads={cores}, spinning 5 us": {"threads": cores, "spin_us": "5"},
         f"threads={cores}, spinning 100 us": {"threads": cores, "spin_us": "100"},
         f"threads={cores}, spinning (ORT default)": {"threads": cores, "spin": "1"},
         f"threads={cores}, basic optimisation": {"threads": cores, "level": "ORT_ENABLE_BASIC"},
