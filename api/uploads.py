@@ -51,12 +51,17 @@ async def read_images(
             raise
         except Exception as exc:  # malformed multipart is the client's fault
             raise ApiError(400, "invalid_multipart", f"cannot read multipart body: {exc}") from exc
+        # A file's bytes are already what an image field holds: validate the model with a
+        # one-byte stand-in and put the bytes in afterwards, instead of base64-encoding
+        # them for pydantic to decode again (two passes over every image: the decode alone
+        # was 6% of the event loop's Python time at N=16, py-spy --gil). An empty file
+        # still fails as an empty image does.
+        files = {k: v for k, v in values.items() if k in names and isinstance(v, bytes) and v}
         try:
-            return model.model_validate(
-                {k: _b64(v) if k in names else v for k, v in values.items()}
-            )
+            validated = model.model_validate({**values, **dict.fromkeys(files, _STAND_IN)})
         except ValidationError as exc:
             raise _invalid(exc) from exc
+        return validated.model_copy(update=files)
     if content_type.startswith("application/json"):
         try:
             return model.model_validate_json(await request.body())
@@ -70,12 +75,7 @@ async def read_images(
     )
 
 
-def _b64(value: Any) -> Any:
-    import base64
-
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    return value
+_STAND_IN = "AA=="  # base64 of one byte
 
 
 def _invalid(exc: ValidationError) -> ApiError:

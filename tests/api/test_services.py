@@ -48,6 +48,15 @@ def test_verify_two_images(
     assert same.status_code == 200, same.text
     assert same.json()["match"] is True
     assert same.json()["distance"] < 0.6 == same.json()["threshold"]
+    as_json = client.post(
+        "/v1/verify",
+        json={
+            "probe": b64(photo["alex_lacamoire"][0]),
+            "reference": b64(photo["alex_lacamoire"][1]),
+        },
+        headers=gate,
+    )
+    assert as_json.json()["distance"] == same.json()["distance"]  # the same bytes either way
     other = client.post(
         "/v1/verify",
         json={"probe": b64(photo["obama"][0]), "reference": b64(photo["biden"][0])},

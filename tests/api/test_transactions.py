@@ -150,6 +150,10 @@ def test_poor_captures_count_as_attempts_and_say_why(
     assert r.json()["error"]["code"] == "invalid_image"
     r = client.post(url, json={"image": "!!! not base64"}, headers=gate)
     assert r.json()["error"]["code"] == "invalid_request"
+    r = client.post(url, files={"image": ("e.jpg", b"", "image/jpeg")}, headers=gate)
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "invalid_request"
+    assert r.json()["error"]["detail"][0]["loc"] == ["image"]
     r = client.post(url, content=b"raw", headers={**gate, "Content-Type": "image/jpeg"})
     assert r.status_code == 415
 
