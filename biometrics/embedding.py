@@ -156,11 +156,12 @@ def _session_options(threads: int | None, spin_us: int) -> Any:
     # and Relu into them (benchmarks/bench_embedding.py --tune: basic/extended are slower).
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads if threads is not None else len(os.sched_getaffinity(0))
-    # A sleeping worker wakes too late (tens of us in this VM) to take its share of a
-    # batch-1 conv (~100 us), so without spinning batch 1 runs almost single-threaded. ORT's
-    # own default spin burns ~8 ms of CPU after every run and fights other work on a shared
-    # host; a bounded spin (spin_duration_us) bridges the gaps between one run's operators
-    # and then sleeps (bench_embedding.py --tune).
+    # Without spinning, batch 1 runs almost single-threaded: in ORT's profile each ~100 us
+    # conv takes as long with 2 threads as with 1 (a sleeping worker seemingly wakes too
+    # late to take its share, and the calling thread runs it). ORT's own default spin burns
+    # ~8 ms of CPU after every run and fights other work on a shared host; a bounded spin
+    # (spin_duration_us) bridges the gaps between one run's operators and then sleeps
+    # (bench_embedding.py --tune).
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin_us else "0")
     if spin_us:
         options.add_session_config_entry("session.intra_op.spin_duration_us", str(spin_us))
