@@ -6,17 +6,21 @@ most `batch_wait_s` for company) and runs the whole batch in that thread, so
 concurrent captures share one embedder call. When `max_pending` items are already
 waiting or running the pool refuses at once (`Overloaded`, answered 503 with
 Retry-After) instead of letting latency grow without bound.
+
+Items carry a priority (lower first, first come first served within one): the
+service puts live captures ahead of chip portraits (see `api.resources`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from api.metrics import Metrics
@@ -55,7 +59,8 @@ class InferencePool(Generic[T, R]):
         self._batch_fn = batch_fn
         self._config = config
         self._metrics = metrics
-        self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] = asyncio.Queue()
+        self._queue: asyncio.PriorityQueue[_Entry[T, R]] = asyncio.PriorityQueue()
+        self._arrivals = itertools.count()  # first come, first served within a priority
         self._slots = asyncio.Semaphore(config.threads)
         self._executor = ThreadPoolExecutor(config.threads, thread_name_prefix="egate-inference")
         self._pending = 0
@@ -93,8 +98,9 @@ class InferencePool(Generic[T, R]):
             await asyncio.gather(*self._running, return_exceptions=True)
         self._executor.shutdown(wait=True)
 
-    async def submit(self, item: T) -> R:
-        """Process one item; raises `Overloaded` at once when the pool is full."""
+    async def submit(self, item: T, *, priority: int = 0) -> R:
+        """Process one item (lower `priority` first); raises `Overloaded` at once when
+        the pool is full."""
         if self._pending >= self._config.max_pending:
             self._metrics.rejected.inc()
             raise Overloaded(self._pending, self._config.retry_after_s)
@@ -102,18 +108,18 @@ class InferencePool(Generic[T, R]):
         self._pending += 1
         self._metrics.queue_depth.set(self._pending)
         try:
-            self._queue.put_nowait((item, future))
+            self._queue.put_nowait(_Entry(priority, next(self._arrivals), item, future))
             return await future
         finally:
             self._pending -= 1
             self._metrics.queue_depth.set(self._pending)
 
-    async def submit_many(self, items: Sequence[T]) -> list[R]:
+    async def submit_many(self, items: Sequence[T], *, priority: int = 0) -> list[R]:
         """Process several items of one request, refusing all of them if they do not fit."""
         if self._pending + len(items) > self._config.max_pending:
             self._metrics.rejected.inc()
             raise Overloaded(self._pending, self._config.retry_after_s)
-        return list(await asyncio.gather(*(self.submit(i) for i in items)))
+        return list(await asyncio.gather(*(self.submit(i, priority=priority) for i in items)))
 
     async def _batch_loop(self) -> None:
         while True:
@@ -139,9 +145,9 @@ class InferencePool(Generic[T, R]):
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+    async def _run(self, batch: list[_Entry[T, R]]) -> None:
         try:
-            live = [(item, fut) for item, fut in batch if not fut.cancelled()]
+            live = [(e.item, e.future) for e in batch if not e.future.cancelled()]
             if not live:
                 return
             self._metrics.batch_size.observe(len(live))
@@ -162,3 +168,11 @@ class InferencePool(Generic[T, R]):
                     fut.set_result(result)
         finally:
             self._slots.release()
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class _Entry(Generic[T, R]):
+    priority: int
+    arrival: int
+    item: T = field(compare=False)
+    future: asyncio.Future[R] = field(compare=False)

@@ -47,6 +47,7 @@ class Purpose(enum.Enum):
 
 
 Job = tuple[Purpose, bytes]
+_LIVE_FIRST, _REFERENCE_NEXT = 0, 1  # inference pool priorities (lower first)
 
 
 @dataclass
@@ -98,12 +99,16 @@ class Resources:
         )
 
     async def live(self, image: bytes) -> Capture:
-        """A gate capture through the pool (raises `Overloaded` when it is full)."""
-        return await self.pool.submit((Purpose.LIVE, image))
+        """A gate capture through the pool (raises `Overloaded` when it is full). Live
+        captures go ahead of queued reference photos: the traveller is standing at the
+        camera, while a transaction whose portrait waits is still at the document reader.
+        With small batches (EGATE_INFERENCE_MAX_BATCH=2) this moves the queueing from
+        captures to opens; with the default 8 a batch usually takes everything queued."""
+        return await self.pool.submit((Purpose.LIVE, image), priority=_LIVE_FIRST)
 
     async def reference(self, image: bytes) -> Capture:
         """A reference photo (chip portrait, enrolment, watchlist) through the pool."""
-        return await self.pool.submit((Purpose.REFERENCE, image))
+        return await self.pool.submit((Purpose.REFERENCE, image), priority=_REFERENCE_NEXT)
 
     async def close(self) -> None:
         await self.pool.stop()

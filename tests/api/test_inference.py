@@ -52,6 +52,26 @@ def test_concurrent_items_share_batches() -> None:
     assert len(rec.batches) < 17
 
 
+def test_lower_priority_values_go_first_and_ties_keep_their_order() -> None:
+    rec = Recorder()
+
+    async def main() -> None:
+        pool = InferencePool(rec, PoolConfig(threads=1, max_pending=64, max_batch=2), Metrics())
+        await pool.start()
+        rec.gate.clear()  # the first batch blocks, the rest queue up behind it
+        first = asyncio.create_task(pool.submit(0, priority=1))
+        await asyncio.sleep(0.01)
+        queued = [(10, 1), (11, 1), (20, 0), (12, 1), (21, 0)]  # (item, priority)
+        tasks = [asyncio.create_task(pool.submit(i, priority=p)) for i, p in queued]
+        await asyncio.sleep(0.01)
+        rec.gate.set()
+        await asyncio.gather(first, *tasks)
+        await pool.stop()
+
+    run(main())
+    assert rec.batches == [[0], [20, 21], [10, 11], [12]]
+
+
 def test_per_item_errors_reach_only_their_caller() -> None:
     rec = Recorder()
 
