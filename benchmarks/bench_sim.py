@@ -157,7 +157,7 @@ def bench_peak(repeats: int) -> None:
 
 def bench_sweep(points: int, replications: int, customers: int) -> None:
     from sim.scenario import read_mapping
-    from sim.sweep import Backend, make_sweep, run_sweep
+    from sim.sweep import Backend, local_cluster, make_sweep, run_sweep
 
     base = read_mapping(builtin_path("mmc"))
     base["arrivals"]["poisson"]["count"] = customers
@@ -169,17 +169,8 @@ def bench_sweep(points: int, replications: int, customers: int) -> None:
         replications=replications,
         resources=[],
     )
-    import distributed
-
     start = time.perf_counter()
-    cluster = distributed.LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        preload=["sim.runner"],  # as run_sweep's own LocalCluster does
-    )
+    cluster = local_cluster(2)  # the LocalCluster `egate sim sweep` starts
     cluster_start_s = time.perf_counter() - start
     try:
         start = time.perf_counter()

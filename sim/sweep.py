@@ -153,6 +153,30 @@ def load_sweep(path: Path) -> Sweep:
 _WORKER_PRELOAD = "sim.runner"
 
 
+def local_cluster(workers: int) -> Any:
+    """A Dask LocalCluster of `workers` single-threaded worker processes on loopback, set up
+    for simulation tasks.
+
+    Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536. Setting that variable at
+    all turns off glibc's dynamic mmap threshold, so every numpy array over 128 KiB a
+    replication allocates is mmapped and unmapped again: measured, 200 M/M/c replications
+    spent 27.4 s of CPU in the workers against 22.4 s in one process. Leaving it unset gives
+    the same CPU as one process. Workers of an external scheduler (`--scheduler`) take their
+    environment from whoever started them.
+    """
+    dask: Any = importlib.import_module("dask")
+    distributed: Any = importlib.import_module("distributed")
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        return distributed.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            preload=[_WORKER_PRELOAD],
+        )
+
+
 def _task(scenario: Scenario, replication: int) -> RunKpis:
     return replicate_kpis(scenario, replication)
 
@@ -210,14 +234,7 @@ def _run_dask(
         if scheduler:
             client = distributed.Client(scheduler)
         else:
-            cluster = distributed.LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                preload=[_WORKER_PRELOAD],
-            )
+            cluster = local_cluster(workers)
             client = distributed.Client(cluster)
     except OSError as exc:
         raise SweepError(scheduler or "LocalCluster", str(exc)) from None

@@ -3,6 +3,8 @@ the recommendation picks the fewest resources meeting the service level."""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,15 @@ from simcases import small_hall
 
 from sim.kpis import json_ready
 from sim.scenario import InvalidValue, UnknownKey
-from sim.sweep import Backend, load_sweep, make_sweep, recommend, run_sweep, write_sweep
+from sim.sweep import (
+    Backend,
+    load_sweep,
+    local_cluster,
+    make_sweep,
+    recommend,
+    run_sweep,
+    write_sweep,
+)
 
 
 @pytest.fixture
@@ -49,6 +59,22 @@ def test_backends_give_identical_results(sweep_file: Path) -> None:
     # json_ready turns NaN (no traveller in that hour) into None, which compares equal.
     assert json_ready(serial.kpis) == json_ready(local.kpis) == json_ready(dask.kpis)
     assert json_ready(serial.summaries) == json_ready(dask.summaries)
+
+
+def test_local_cluster_workers_keep_glibc_dynamic_malloc_thresholds() -> None:
+    """Dask's default MALLOC_TRIM_THRESHOLD_ makes every large numpy array an mmap; the
+    sweep's own cluster must start its workers without it, with the simulator loaded."""
+    import distributed
+
+    cluster = local_cluster(1)
+    try:
+        with distributed.Client(cluster) as client:
+            seen = client.run(
+                lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"), "sim.runner" in sys.modules)
+            )
+    finally:
+        cluster.close()
+    assert list(seen.values()) == [(None, True)]
 
 
 def test_recommendation_and_outputs(sweep_file: Path, tmp_path: Path) -> None:
