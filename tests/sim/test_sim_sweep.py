@@ -9,12 +9,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from simcases import small_hall
 
 from sim.kpis import json_ready
 from sim.scenario import InvalidValue, UnknownKey
 from sim.sweep import (
     Backend,
+    _dask_chunks,
     load_sweep,
     local_cluster,
     make_sweep,
@@ -75,6 +78,15 @@ def test_local_cluster_workers_keep_glibc_dynamic_malloc_thresholds() -> None:
     finally:
         cluster.close()
     assert list(seen.values()) == [(None, True)]
+
+
+@given(replications=st.integers(1, 50), runs=st.integers(1, 5000), threads=st.integers(0, 64))
+def test_dask_chunks_cover_every_replication_once(
+    replications: int, runs: int, threads: int
+) -> None:
+    chunks = _dask_chunks(replications, runs, threads)
+    assert [k for chunk in chunks for k in chunk] == list(range(replications))
+    assert all(chunks)
 
 
 def test_recommendation_and_outputs(sweep_file: Path, tmp_path: Path) -> None:
