@@ -66,18 +66,25 @@ def test_backends_give_identical_results(sweep_file: Path) -> None:
 
 def test_local_cluster_workers_keep_glibc_dynamic_malloc_thresholds() -> None:
     """Dask's default MALLOC_TRIM_THRESHOLD_ makes every large numpy array an mmap; the
-    sweep's own cluster must start its workers without it, with the simulator loaded."""
+    sweep's own cluster must start its workers without it, with the simulator loaded and
+    Dask's event-loop monitors slowed down."""
+    import dask
     import distributed
 
     cluster = local_cluster(1)
     try:
         with distributed.Client(cluster) as client:
             seen = client.run(
-                lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"), "sim.runner" in sys.modules)
+                lambda: (
+                    os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+                    "sim.runner" in sys.modules,
+                    dask.config.get("distributed.worker.profile.enabled"),
+                    dask.config.get("distributed.admin.tick.interval"),
+                )
             )
     finally:
         cluster.close()
-    assert list(seen.values()) == [(None, True)]
+    assert list(seen.values()) == [(None, True, False, "1s")]
 
 
 @given(replications=st.integers(1, 50), runs=st.integers(1, 5000), threads=st.integers(0, 64))
