@@ -653,7 +653,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="inference threads per worker")
     parser.add_argument("--queue", type=int, default=24, help="inference queue per worker")
-    parser.add_argument("--max-batch", type=int, default=8)
+    parser.add_argument("--max-batch", type=int, default=2)  # the server default
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument(
         "--think", type=float, default=0.0,
