@@ -26,36 +26,23 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from benchmarks.bench_verify_e2e import FRAME_H, FRAME_W, gate_frame
+from benchmarks.machine import cpu_model
 from biometrics.alignment import face_chip
 from biometrics.detection import FaceDetector
 from biometrics.embedding import OnnxEmbedder
 from biometrics.images import load_image
 from biometrics.pipeline import FaceProcessor, coarse_eye_distance_px, distance
-from biometrics.quality import QualityPolicy, assess, eye_centres, eye_distance_px
-
-FRAME_W, FRAME_H = 640, 480
-EYE_DISTANCE_PX = 110.0
+from biometrics.quality import QualityPolicy, assess
 
 
 def gate_frames(people: Path) -> list[bytes]:
-    """640x480 JPEG (quality 90) frames: each people photo scaled to EYE_DISTANCE_PX
-    between the eyes, eye midpoint at (320, 200), borders replicated."""
+    """640x480 JPEG (quality 90) gate frames (`bench_verify_e2e.gate_frame`) of every people
+    photo."""
     detector = FaceDetector()
     frames = []
     for photo in sorted(people.glob("*/*")):
-        image = load_image(photo)
-        landmarks = detector.landmarks(image, detector.detect(image, min_eye_distance_px=20)[0])
-        scale = EYE_DISTANCE_PX / eye_distance_px(landmarks)
-        left, right = eye_centres(landmarks)
-        cx, cy = (left + right) / 2 * scale
-        m = np.array([[scale, 0, FRAME_W / 2 - cx], [0, scale, 0.42 * FRAME_H - cy]])
-        frame = cv2.warpAffine(
-            image,
-            m,
-            (FRAME_W, FRAME_H),
-            flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
+        frame = gate_frame(detector, load_image(photo))
         ok, data = cv2.imencode(
             ".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90]
         )
@@ -173,7 +160,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "what": "median ms per stage of one 640x480 gate capture (eyes ~110 px apart)",
         "machine": {
-            "cpu": _cpu(),
+            "cpu": cpu_model(),
             "cores": os.cpu_count(),
             "load_average": [round(x, 2) for x in os.getloadavg()],
             "python": platform.python_version(),
@@ -197,13 +184,6 @@ def main() -> None:
     out = Path(__file__).resolve().parent / "results" / "capture_stages.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
-
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.machine()
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from benchmarks.machine import cpu_model
 from biometrics.detection import FaceDetector
 from biometrics.embedding import OnnxEmbedder
 from biometrics.images import load_image
@@ -56,6 +57,26 @@ EYE_DISTANCE_PX = 110.0
 THRESHOLD = 0.6
 
 
+def gate_frame(detector: FaceDetector, image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """`image` (RGB) scaled so the eyes are EYE_DISTANCE_PX apart, in a FRAME_W x FRAME_H
+    window with the eye midpoint at (320, 200), borders replicated."""
+    boxes = detector.detect(image, min_eye_distance_px=20)
+    landmarks = detector.landmarks(image, boxes[0])
+    scale = EYE_DISTANCE_PX / eye_distance_px(landmarks)
+    left, right = eye_centres(landmarks)
+    cx, cy = (left + right) / 2 * scale
+    # Affine: scale, then put the eye midpoint at (320, 200).
+    m = np.array([[scale, 0, FRAME_W / 2 - cx], [0, scale, 0.42 * FRAME_H - cy]])
+    frame: npt.NDArray[np.uint8] = cv2.warpAffine(
+        image,
+        m,
+        (FRAME_W, FRAME_H),
+        flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return frame
+
+
 def make_frames(people: Path, out: Path) -> list[tuple[str, Path, Path]]:
     """(identity, source photo, 640x480 frame JPEG) for every photo in people/<identity>/."""
     detector = FaceDetector()
@@ -63,21 +84,7 @@ def make_frames(people: Path, out: Path) -> list[tuple[str, Path, Path]]:
     for photo in sorted(
         p for p in people.glob("*/*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"}
     ):
-        image = load_image(photo)
-        boxes = detector.detect(image, min_eye_distance_px=20)
-        landmarks = detector.landmarks(image, boxes[0])
-        scale = EYE_DISTANCE_PX / eye_distance_px(landmarks)
-        left, right = eye_centres(landmarks)
-        cx, cy = (left + right) / 2 * scale
-        # Affine: scale, then put the eye midpoint at (320, 200).
-        m = np.array([[scale, 0, FRAME_W / 2 - cx], [0, scale, 0.42 * FRAME_H - cy]])
-        frame = cv2.warpAffine(
-            image,
-            m,
-            (FRAME_W, FRAME_H),
-            flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
+        frame = gate_frame(detector, load_image(photo))
         path = out / f"{photo.parent.name}__{photo.stem}.jpg"
         cv2.imwrite(
             str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90]
@@ -101,17 +108,8 @@ def percentile_ms(times: list[float], q: float) -> float:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [
-            ln.split(":", 1)[1].strip()
-            for ln in cpuinfo.read_text().splitlines()
-            if ln.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
