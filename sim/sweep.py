@@ -150,10 +150,6 @@ def load_sweep(path: Path) -> Sweep:
     )
 
 
-# Imported by each Dask worker as it starts, so the first task does not pay for it.
-_WORKER_PRELOAD = "sim.runner"
-
-
 def local_cluster(workers: int) -> Any:
     """A Dask LocalCluster of `workers` single-threaded worker processes on loopback, set up
     for simulation tasks.
@@ -186,7 +182,7 @@ def local_cluster(workers: int) -> Any:
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
-            preload=[_WORKER_PRELOAD],
+            preload=["sim.runner"],  # imported as each worker starts, not by its first task
         )
 
 
@@ -240,7 +236,7 @@ def run_sweep(
                 results[futures[f]] = f.result()
                 done()
     else:
-        results = _run_dask(sweep, tasks, scheduler, workers or 2, done)
+        results = _run_dask(sweep, scheduler, workers or 2, done)
     kpis = tuple(
         tuple(results[(p, k)] for k in range(sweep.replications)) for p in range(len(sweep.points))
     )
@@ -249,7 +245,6 @@ def run_sweep(
 
 def _run_dask(
     sweep: Sweep,
-    tasks: list[tuple[int, int]],
     scheduler: str | None,
     workers: int,
     done: Callable[[], None],
@@ -268,11 +263,10 @@ def _run_dask(
         raise SweepError(scheduler or "LocalCluster", str(exc)) from None
     try:
         scenarios = client.scatter(list(sweep.scenarios), broadcast=True)
-        points = sorted({p for p, _ in tasks})
-        chunks = _dask_chunks(sweep.replications, len(tasks), sum(client.nthreads().values()))
+        chunks = _dask_chunks(sweep.replications, sweep.runs, sum(client.nthreads().values()))
         futures = {
             client.submit(_dask_task, scenarios[p], ks, pure=False): (p, ks)
-            for p in points
+            for p in range(len(sweep.points))
             for ks in chunks
         }
         results = {}
