@@ -23,7 +23,7 @@ from biometrics.matcher.errors import (
     NonFiniteValue,
     UnknownId,
 )
-from biometrics.matcher.gallery import DEFAULT_BLOCK, Block, Gallery, GalleryDtype
+from biometrics.matcher.gallery import Block, Gallery, GalleryDtype
 from biometrics.matcher.search import RERANK_MARGIN, Hit, Searcher
 from biometrics.matcher.verify import (
     DEFAULT_THRESHOLD,
@@ -34,7 +34,6 @@ from biometrics.matcher.verify import (
 )
 
 __all__ = [
-    "DEFAULT_BLOCK",
     "DEFAULT_THRESHOLD",
     "RERANK_MARGIN",
     "Block",

@@ -45,10 +45,10 @@ GROUP = 16
 MAX_RUN_QUERIES = 1024
 # Queries re-ranked together: bounds the gathered members, (k + 8) * 16 * dim floats a query.
 RERANK_QUERIES = 128
-# Most full gallery blocks per ONNX run (65536 templates at the default block size): TopK costs
-# ~3 us a query row whatever its length, so at B = 64 runs of 4 blocks spent ~8% of the search
-# in TopK; 16 spend 2%.
-BLOCKS_PER_RUN = 16
+# Templates per ONNX run (in whole gallery blocks, at least one): TopK costs ~3 us a query row
+# whatever its length, so at B = 64 runs of 16,384 templates spent ~8% of the search in TopK;
+# 65,536 spend 2%.
+RUN_TEMPLATES = 65536
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,8 @@ class Searcher:
             self._device = ("cuda", device_id)
         # Per block index: (version, arrays or device values) for blocks we keep a copy of.
         self._copies: dict[int, tuple[int, Any, Any, int]] = {}
+        # (gallery version, runs, each run's block feeds): remade only when the gallery changes.
+        self._plan: tuple[int, list[list[Block]], list[dict[str, Any]]] | None = None
         self._pool: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
@@ -119,6 +121,7 @@ class Searcher:
             self._pool.shutdown()
             self._pool = None
         self._copies = {}
+        self._plan = None
 
     def __enter__(self) -> Searcher:
         return self
@@ -172,11 +175,11 @@ class Searcher:
         return session
 
     def _runs(self, blocks: list[Block]) -> list[list[Block]]:
-        """Consecutive full blocks in runs of at most BLOCKS_PER_RUN, as even as possible and
+        """Consecutive full blocks in runs of about RUN_TEMPLATES, as even as possible and
         a multiple of `threads` in number (so the workers finish together); the partly filled
         last block on its own."""
         full = [b for b in blocks if b.columns.shape[1] == self.gallery.block_size]
-        count = -(-len(full) // BLOCKS_PER_RUN)
+        count = -(-len(full) // max(1, RUN_TEMPLATES // self.gallery.block_size))
         count = min(len(full), -(-count // self.threads) * self.threads)
         bounds = [len(full) * i // count for i in range(count + 1)] if full else [0]
         runs = [full[a:b] for a, b in itertools.pairwise(bounds)]
@@ -187,13 +190,11 @@ class Searcher:
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
         """(B, m) float32 group maxima and (B, m) int64 first slots: each run's `want` best
         groups."""
-        runs = self._runs(self.gallery.blocks())
-        for size in {len(run) for run in runs}:
-            self._session(size)  # made here, not by two workers at once
+        runs, block_feeds = self._runs_and_feeds()
         if self._device is not None:
             outputs = self._run_resident(q, runs, want, self._device)
         else:
-            outputs = self._run_cpu(q, runs, want)
+            outputs = self._run_cpu(q, runs, block_feeds, want)
         # Blocks of a run are consecutive, so group j of a run starts at slot first + j*group.
         scores = np.concatenate([out[0] for out in outputs], axis=1)
         firsts = np.concatenate(
@@ -205,19 +206,39 @@ class Searcher:
         )
         return scores, firsts
 
+    def _runs_and_feeds(self) -> tuple[list[list[Block]], list[dict[str, Any]]]:
+        """The gallery's runs of blocks and, per run, its blocks' inputs to the graph (host
+        arrays; the CUDA path binds its own), made again only after the gallery changed."""
+        version = self.gallery.version
+        if self._plan is None or self._plan[0] != version:
+            runs = self._runs(self.gallery.blocks())
+            for size in {len(run) for run in runs}:
+                self._session(size)  # made here, not by two workers at once
+            feeds: list[dict[str, Any]] = []
+            if self._device is None:
+                for run in runs:
+                    feed: dict[str, Any] = {}
+                    for i, block in enumerate(run):
+                        feed[f"block{i}"], feed[f"half_sq_norms{i}"] = self._host_arrays(block)
+                    feeds.append(feed)
+            self._plan = (version, runs, feeds)
+        return self._plan[1], self._plan[2]
+
     def _run_k(self, run: list[Block], want: int) -> npt.NDArray[np.int64]:
         groups = sum(-(-b.columns.shape[1] // self.group) for b in run)
         return np.array([min(want, groups)], np.int64)
 
     def _run_cpu(
-        self, q: npt.NDArray[np.float32], runs: list[list[Block]], want: int
+        self,
+        q: npt.NDArray[np.float32],
+        runs: list[list[Block]],
+        block_feeds: list[dict[str, Any]],
+        want: int,
     ) -> list[list[Any]]:
-        feeds = []
-        for run in runs:
-            feed: dict[str, Any] = {"queries": q, "k": self._run_k(run, want)}
-            for i, block in enumerate(run):
-                feed[f"block{i}"], feed[f"half_sq_norms{i}"] = self._host_arrays(block)
-            feeds.append(feed)
+        feeds = [
+            {"queries": q, "k": self._run_k(run, want), **blocks}
+            for run, blocks in zip(runs, block_feeds, strict=True)
+        ]
         results: list[list[Any]] = [[] for _ in feeds]
         pending = iter(range(len(feeds)))
         lock = threading.Lock()

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from biometrics.matcher import (
-    DEFAULT_BLOCK,
     DimensionMismatch,
     DuplicateId,
     Gallery,
@@ -80,7 +79,7 @@ def test_float16_gallery_stores_rounded_values(tmp_path: Path) -> None:
         stored = gallery.get(["a", "b", "c"])
         assert gallery.blocks()[0].columns.dtype == np.float16
     np.testing.assert_array_equal(stored, values.astype(np.float16).astype(np.float32))
-    assert (tmp_path / "g" / "vectors.bin").stat().st_size == DIM * DEFAULT_BLOCK * 2
+    assert (tmp_path / "g" / "vectors.bin").stat().st_size == DIM * 2048 * 2
 
 
 def test_remove_moves_the_last_template_into_the_freed_slot(tmp_path: Path) -> None:
