@@ -22,6 +22,7 @@ from biometrics.matcher.errors import (
     MatcherError,
     NonFiniteValue,
     UnknownId,
+    ValueOutOfRange,
 )
 from biometrics.matcher.gallery import Block, Gallery, GalleryDtype
 from biometrics.matcher.search import RERANK_MARGIN, Hit, Searcher
@@ -52,6 +53,7 @@ __all__ = [
     "ProviderUnavailable",
     "Searcher",
     "UnknownId",
+    "ValueOutOfRange",
     "Verifier",
     "VerifyResult",
     "threshold_at_fmr",

@@ -26,17 +26,31 @@ class DimensionMismatch(MatcherError):
 
 
 class NonFiniteValue(MatcherError):
-    """A query or template holds NaN, +/-inf, or a value beyond float32's range."""
+    """A query or template holds NaN or +/-inf."""
 
     code = "non_finite_value"
 
     def __init__(self, what: str, row: int, value: float) -> None:
+        super().__init__(f"{what}: row {row} holds a non-finite value {value}")
+        self.what = what
+        self.row = row
+        self.value = value
+
+
+class ValueOutOfRange(MatcherError):
+    """A query or template holds a finite value too large to be a face descriptor (a dlib
+    descriptor's elements lie within +/-1); scores of such vectors would overflow float32."""
+
+    code = "value_out_of_range"
+
+    def __init__(self, what: str, row: int, value: float, limit: float) -> None:
         super().__init__(
-            f"{what}: row {row} holds a non-finite value {value} (NaN, inf or beyond float32)"
+            f"{what}: row {row} holds {value:g}, beyond the descriptor range +/-{limit:g}"
         )
         self.what = what
         self.row = row
         self.value = value
+        self.limit = limit
 
 
 class InvalidId(MatcherError):

@@ -359,7 +359,8 @@ class Gallery:
 
     def add(self, ids: Sequence[str], vectors: Any) -> None:
         """Append templates (n, dim) under new ids. All or nothing: a bad id or vector raises
-        (InvalidId, DuplicateId, DimensionMismatch, NonFiniteValue) before anything is written."""
+        (InvalidId, DuplicateId, DimensionMismatch, NonFiniteValue, ValueOutOfRange) before
+        anything is written."""
         ids = list(ids)
         values = self._check_batch(ids, vectors)
         with self._lock:

@@ -140,7 +140,8 @@ class Searcher:
         `queries` (B, dim) float32 raw descriptors; `k` >= 1 (fewer hits when the gallery is
         smaller); `threshold` a Euclidean distance: when given, only hits at distance <=
         threshold are returned (watchlist mode; a query may then get no hit). Returns B lists.
-        Raises DimensionMismatch, NonFiniteValue, InvalidArgument, EmptyGallery.
+        Raises DimensionMismatch, NonFiniteValue, ValueOutOfRange, InvalidArgument,
+        EmptyGallery.
         """
         q = as_vectors(queries, self.gallery.dim, "queries")
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:

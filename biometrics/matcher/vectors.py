@@ -8,35 +8,51 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from biometrics.matcher.errors import DimensionMismatch, InvalidArgument, NonFiniteValue
+from biometrics.matcher.errors import (
+    DimensionMismatch,
+    InvalidArgument,
+    NonFiniteValue,
+    ValueOutOfRange,
+)
 
 Vectors = npt.NDArray[np.float32]
+
+# Largest |element| accepted in a query or template. A dlib descriptor's elements lie within
+# +/-1; at 1e4 a 128-d vector's |g|^2 (1.3e10) and every score stay far inside float32, and a
+# float16 gallery stores the value (its largest is 65504). Beyond that, scores overflow or lose
+# every significant digit and the float32 ranking before the float64 re-rank is no longer sound.
+MAX_ABS_VALUE = 1e4
 
 
 def as_vectors(values: Any, dim: int, what: str) -> Vectors:
     """`values` as a C-contiguous (n, dim) float32 array; n may be 0.
 
     Raises DimensionMismatch for any other shape (a single (dim,) vector included: the caller
-    says how many rows it means) and NonFiniteValue for NaN/inf, also for float64 values that
-    overflow float32.
+    says how many rows it means), NonFiniteValue for NaN/inf and ValueOutOfRange for a finite
+    value beyond +/-MAX_ABS_VALUE; the first offending row (in row order) is named.
     """
     array = np.asarray(values)
     if array.ndim != 2 or array.shape[1] != dim:
         raise DimensionMismatch(what, f"(n, {dim})", tuple(int(s) for s in array.shape))
     if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
         raise DimensionMismatch(what, f"(n, {dim}) real numbers, not {array.dtype}", array.shape)
-    _require_finite(array, what)
+    _require_in_range(array, what)
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
-def _require_finite(array: npt.NDArray[Any], what: str) -> None:
-    if array.size == 0 or not np.issubdtype(array.dtype, np.floating):
+def _require_in_range(array: npt.NDArray[Any], what: str) -> None:
+    if array.size == 0:
         return
-    # Beyond float32's range a value would become inf when stored.
-    bad = ~(np.abs(array) <= np.finfo(np.float32).max)
-    if bad.any():
-        row, col = (int(i) for i in np.argwhere(bad)[0])
-        raise NonFiniteValue(what, row, float(array[row, col]))
+    if not np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float64)  # |int64 min| wraps around as an integer
+    bad = ~(np.abs(array) <= MAX_ABS_VALUE)  # NaN compares false, so it is caught too
+    if not bad.any():
+        return
+    row, col = (int(i) for i in np.argwhere(bad)[0])
+    value = float(array[row, col])
+    if not math.isfinite(value):
+        raise NonFiniteValue(what, row, value)
+    raise ValueOutOfRange(what, row, value, MAX_ABS_VALUE)
 
 
 def check_threshold(threshold: float) -> float:

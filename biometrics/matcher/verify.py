@@ -58,7 +58,7 @@ class Verifier:
         """Compare live[i] with templates[i], both (B, dim) raw descriptors.
 
         Raises DimensionMismatch (shapes differ or are not (B, dim)), NonFiniteValue,
-        InvalidArgument (threshold not a finite number >= 0).
+        ValueOutOfRange, InvalidArgument (threshold not a finite number >= 0).
         """
         a = as_vectors(live, self.dim, "live")
         b = as_vectors(templates, self.dim, "templates")

@@ -22,7 +22,9 @@ from biometrics.matcher import (
     InvalidId,
     NonFiniteValue,
     UnknownId,
+    ValueOutOfRange,
 )
+from biometrics.matcher.vectors import MAX_ABS_VALUE
 
 DIM = 128
 
@@ -201,7 +203,7 @@ def test_wrong_dimension_and_count_are_typed(tmp_path: Path) -> None:
         assert caught.value.value == 1
 
 
-@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e39])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_templates_name_row_and_value(tmp_path: Path, bad: float) -> None:
     values = _vectors(3).astype(np.float64)
     values[2, 17] = bad
@@ -213,6 +215,25 @@ def test_non_finite_templates_name_row_and_value(tmp_path: Path, bad: float) -> 
         assert caught.value.row == 2
         assert caught.value.code == "non_finite_value"
         assert len(gallery) == 0
+
+
+@pytest.mark.parametrize("bad", [1e39, -1e20, 70000.0, 10001.0])
+def test_templates_beyond_the_descriptor_range_are_refused(tmp_path: Path, bad: float) -> None:
+    # 1e20 squares past float32 in |g|^2; 70000 rounds to inf in float16. Before this check
+    # such a template was stored and never won a search.
+    values = _vectors(3).astype(np.float64)
+    values[1, 3] = bad
+    for dtype in GalleryDtype:
+        with Gallery.create(tmp_path / dtype.value, dtype=dtype) as gallery:
+            with pytest.raises(ValueOutOfRange, match="vectors: row 1 holds") as caught:
+                gallery.add(["a", "b", "c"], values)
+            assert (caught.value.row, caught.value.value) == (1, bad)
+            assert caught.value.code == "value_out_of_range"
+            assert len(gallery) == 0
+            values[1, 3] = MAX_ABS_VALUE  # the limit itself is accepted and stored finite
+            gallery.add(["a", "b", "c"], values)
+            assert np.isfinite(gallery.blocks()[0].half_sq_norms).all()
+            values[1, 3] = bad
 
 
 def test_create_refuses_an_existing_gallery_and_open_a_non_gallery(tmp_path: Path) -> None:
