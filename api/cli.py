@@ -42,6 +42,16 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
         settings = Settings()  # fail here, with a readable message, before any worker starts
     except ValidationError as exc:
         raise click.ClickException(str(exc)) from exc
+    from sqlalchemy.exc import OperationalError
+
+    from egate.store.engine import ConnectionBudgetExceeded, check_connection_budget
+
+    try:
+        check_connection_budget(settings.database_url, workers, settings.database_pool_size)
+    except ConnectionBudgetExceeded as exc:
+        raise click.ClickException(str(exc)) from exc
+    except OperationalError as exc:  # the database may come up later; /readyz reports it
+        click.echo(f"warning: could not check the database's connection limit: {exc}", err=True)
     if settings.migrate_on_start:
         # Migrate once here: several workers migrating one database at once would race.
         from egate.store import Store

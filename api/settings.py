@@ -53,8 +53,8 @@ class Settings(BaseSettings):
     # PostgreSQL connections each worker keeps open. Under load a worker runs up to one
     # database session per request in flight; with SQLAlchemy's default pool of 5 every
     # spike above it opened and closed connections (a PostgreSQL backend fork each: 43
-    # distinct backends seen in 10 s at N=16, 16 with this pool). Keep workers x this
-    # (plus 10 overflow each) below the server's max_connections.
+    # distinct backends seen in 10 s at N=16, 16 with this pool). `egate serve` refuses to
+    # start when workers x (this + 10 overflow) exceeds the server's max_connections.
     database_pool_size: int = Field(default=20, gt=0)
     # Base64 AES-256 key for the templates at rest, and its id (kept beside each ciphertext).
     template_key: SecretStr = SecretStr(DEFAULT_TEMPLATE_KEY)

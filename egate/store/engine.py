@@ -16,9 +16,12 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.pool import NullPool
 
 DEFAULT_URL = "sqlite:///var/egate.db"
 WRITE = "egate_write"  # execution option: this connection will write
+# Connections a PostgreSQL engine may open beyond its pool, each for one use.
+MAX_OVERFLOW = 10
 _BUSY_TIMEOUT_MS = 30_000
 
 
@@ -31,7 +34,9 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     and authentication) plus unprepared statements each time."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=pool_size)
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=pool_size, max_overflow=MAX_OVERFLOW
+        )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url)
@@ -70,3 +75,33 @@ def _enable_wal(cursor: Any) -> None:
 def _sqlite_begin(connection: Connection) -> None:
     write = connection.get_execution_options().get(WRITE, False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class ConnectionBudgetExceeded(Exception):
+    """The processes about to start could open more PostgreSQL connections than the server
+    accepts; under load the excess would fail with "too many clients" mid-request."""
+
+
+def check_connection_budget(url: str, processes: int, pool_size: int) -> None:
+    """Raise ConnectionBudgetExceeded when `processes` engines of `pool_size` (plus
+    MAX_OVERFLOW each) could exceed the server's max_connections less its slots reserved
+    for superusers. SQLite has no such limit. Connects once; connection errors propagate."""
+    if make_url(url).get_backend_name() == "sqlite":
+        return
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            limit = int(connection.exec_driver_sql("SHOW max_connections").scalar_one())
+            reserved = int(
+                connection.exec_driver_sql("SHOW superuser_reserved_connections").scalar_one()
+            )
+    finally:
+        engine.dispose()
+    need = processes * (pool_size + MAX_OVERFLOW)
+    if need > limit - reserved:
+        raise ConnectionBudgetExceeded(
+            f"{processes} worker(s) x ({pool_size} pooled + {MAX_OVERFLOW} overflow) = {need}"
+            f" PostgreSQL connections, but the server accepts {limit - reserved}"
+            f" (max_connections {limit} - superuser_reserved_connections {reserved});"
+            " lower --workers or EGATE_DATABASE_POOL_SIZE, or raise max_connections"
+        )

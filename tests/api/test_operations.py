@@ -151,6 +151,20 @@ def test_serve_refuses_default_secrets_outside_development(
     assert "EGATE_TEMPLATE_KEY still has its development default" in result.output
 
 
+def test_serve_refuses_more_workers_than_postgresql_accepts(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EGATE_DATABASE_URL", postgres_url)
+    monkeypatch.setenv("EGATE_DATABASE_POOL_SIZE", "20")
+    # 1000 workers x 30 connections exceeds any sane max_connections; uvicorn never starts.
+    result = CliRunner().invoke(main, ["serve", "--port", "1", "--workers", "1000"])
+    assert result.exit_code == 1
+    assert "1000 worker(s) x (20 pooled + 10 overflow) = 30000 PostgreSQL connections" in (
+        result.output
+    )
+    assert "lower --workers or EGATE_DATABASE_POOL_SIZE" in result.output
+
+
 def test_two_captures_racing_on_one_transaction_count_once_each_or_conflict(
     tmp_path: Path, photo: dict[str, list[bytes]]
 ) -> None:

@@ -10,6 +10,7 @@ import multiprocessing
 import threading
 import time
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,6 +44,7 @@ from egate.store import (
     UnitOfWork,
     new_transaction_id,
 )
+from egate.store.engine import MAX_OVERFLOW, ConnectionBudgetExceeded, check_connection_budget
 from egate.store.models import AuditRow, IdempotencyRecord, Template, Transaction
 
 __all__ = ["database_url", "store"]  # fixtures used by name
@@ -653,3 +655,27 @@ def test_manifests_keep_the_raw_edifact(store: Store) -> None:
         assert [m.id for m in r.manifests.find("XA", "123")] == [saved.id]
         with pytest.raises(NotFound, match="no manifest with id '999'"):
             r.manifests.get(999)
+
+
+# ---- connection budget ------------------------------------------------------------------
+
+
+def test_connection_budget_is_checked_against_the_servers_limit(postgres_url: str) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(postgres_url)
+    with engine.connect() as c:
+        limit = int(c.exec_driver_sql("SHOW max_connections").scalar_one())
+        limit -= int(c.exec_driver_sql("SHOW superuser_reserved_connections").scalar_one())
+    engine.dispose()
+    fits = limit // (5 + MAX_OVERFLOW)
+    check_connection_budget(postgres_url, fits, 5)  # exactly within: no error
+    with pytest.raises(ConnectionBudgetExceeded) as caught:
+        check_connection_budget(postgres_url, fits + 1, 5)
+    need = (fits + 1) * (5 + MAX_OVERFLOW)
+    assert f"= {need} PostgreSQL connections, but the server accepts {limit}" in str(caught.value)
+
+
+def test_sqlite_has_no_connection_budget(tmp_path: Path) -> None:
+    check_connection_budget(f"sqlite:///{tmp_path / 'e.db'}", 1000, 1000)
+    assert not (tmp_path / "e.db").exists()  # nothing was opened
