@@ -83,10 +83,12 @@ class Settings(BaseSettings):
     # Inference: threads running the face pipeline, how many captures may wait,
     # and how many concurrent captures are embedded together. Live captures are taken from
     # the queue ahead of chip portraits; with batches of at most 2 a capture rarely waits
-    # behind a batch of portraits. Measured on 2 cores, 16 gates back to back
-    # (benchmarks/load_gates.py): batch 8 gave 47.0 captures/s at capture p99 359 ms and
-    # open p99 340 ms; batch 2 gives 41.4/s at capture p99 199 ms and open p99 834 ms. The
-    # traveller waits at the camera, while an open overlaps the chip read and walking in.
+    # behind a batch of portraits. Measured with 16 gates back to back
+    # (benchmarks/load_gates.py) on a 2-core Zen 5: batch 8 gave 47.0 captures/s at capture
+    # p99 359 ms and open p99 340 ms, batch 2 41.4/s at capture p99 199 ms and open p99
+    # 834 ms; on a 2-core Xeon (Emerald Rapids) batch 2 gave 36.5/s at p99 161 ms, 4 40.2/s
+    # at 283 ms, 8 39.4/s at 434 ms. The traveller waits at the camera, while an open
+    # overlaps the chip read and walking in.
     inference_threads: int = Field(default=2, gt=0)
     inference_queue: int = Field(default=32, gt=0)
     inference_max_batch: int = Field(default=2, gt=0)
