@@ -25,7 +25,7 @@ from biometrics.matcher.errors import (
     ValueOutOfRange,
 )
 from biometrics.matcher.gallery import Block, Gallery, GalleryDtype
-from biometrics.matcher.search import RERANK_MARGIN, Hit, Searcher
+from biometrics.matcher.search import Hit, Searcher
 from biometrics.matcher.verify import (
     DEFAULT_THRESHOLD,
     Verifier,
@@ -36,7 +36,6 @@ from biometrics.matcher.verify import (
 
 __all__ = [
     "DEFAULT_THRESHOLD",
-    "RERANK_MARGIN",
     "Block",
     "DimensionMismatch",
     "DuplicateId",

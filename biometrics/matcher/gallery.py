@@ -3,11 +3,16 @@
 On disk a gallery is a directory:
 
 - ``gallery.json``: format, dim, dtype, block size, id width, count, capacity (in blocks);
-- ``vectors.bin``: (capacity, dim, block) float32 or float16, each block holding its templates
-  as columns, the layout the search graph multiplies without copying (see `graphs`);
+- ``templates.bin``: (capacity * block, dim) float32 or float16, one template a row, so the
+  re-rank reads a few templates as a few short runs of bytes;
 - ``half_sq_norms.bin``: (capacity, block) float32, |g|^2/2 of each stored template (of the
   float16 values for a float16 gallery), so a search never recomputes them;
-- ``ids.bin``: (capacity * block,) fixed-width UTF-8 ids, slot order.
+- ``ids.bin``: (capacity * block,) fixed-width UTF-8 ids, slot order;
+- ``codes.bin``: (capacity, dim, block) int8 and ``code_terms.bin``: (capacity, 5, block)
+  float32, the 8-bit codes a CPU search scans, as columns (the layout its int8 matrix product
+  reads without copying), and their per-template scales and error bounds (see `codes`),
+  written with every template. A gallery of format version 1 (``vectors.bin``, the templates as
+  (dim, block) columns, and no codes) is upgraded in place when opened.
 
 Templates occupy slots 0..count-1 densely. Removing moves the last template into the freed
 slot, so a removal costs one template's copy and the gallery never needs compaction; slot order
@@ -35,6 +40,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from biometrics.matcher.codes import TERM_ROWS, encode_templates
 from biometrics.matcher.errors import (
     DuplicateId,
     GalleryFileError,
@@ -45,13 +51,18 @@ from biometrics.matcher.errors import (
 from biometrics.matcher.vectors import Vectors, as_vectors
 
 FORMAT = "egate-gallery"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Version 1 galleries lack the codes files; `open` writes them.
+_UPGRADABLE = (1,)
 DEFAULT_ID_BYTES = 64
 
 _HEADER = "gallery.json"
-_VECTORS = "vectors.bin"
+_VECTORS = "templates.bin"
+_V1_VECTORS = "vectors.bin"
 _NORMS = "half_sq_norms.bin"
 _IDS = "ids.bin"
+_CODES = "codes.bin"
+_TERMS = "code_terms.bin"
 
 
 class GalleryDtype(enum.Enum):
@@ -67,28 +78,29 @@ class GalleryDtype(enum.Enum):
 
     @property
     def default_block(self) -> int:
-        """Templates per block unless `Gallery.create` is given one; a search feeds 65,536
-        templates' worth of blocks to one ONNX run, so the per-run cost is not paid per block.
+        """Templates per block unless `Gallery.create` is given one: 16384 for both dtypes.
 
-        float16: 2048, so the float32 cast of a block (1 MiB) stays in a core's L2 cache for
-        the MatMul that reads it (one-query search of 1M templates on a 2-core Xeon: 21.3 ms
-        against 27.5 ms with 4096 and 23.8 ms with 1024). float32: 16384, one long
-        matrix-vector product a block (19.7 against 20.9 ms with 4096; 64 queries 139 against
-        148 ms).
+        A CPU search scans a block's 8-bit codes (2 MiB) with one int8 matrix product and five
+        element-wise steps; each step costs a few microseconds whatever its length, so long
+        blocks amortise them (one query against 1M templates on a 2-core EPYC, Zen 4: 6.4 ms
+        with blocks of 16384, 7.1 ms with 8192).
         """
-        return 2048 if self is GalleryDtype.FLOAT16 else 16384
+        return 16384
 
 
 @dataclass(frozen=True)
 class Block:
-    """Search view of one block: `columns` (dim, m) in the gallery dtype and `half_sq_norms`
-    (m,) float32 for slots first_slot .. first_slot+m-1. `version` changes whenever a template
-    in the block changes, so device copies and caches know when to refresh."""
+    """Search view of one block: `rows` (m, dim) in the gallery dtype, `half_sq_norms`
+    (m,) float32, `codes` (dim, m) int8 and `terms` (codes.TERM_ROWS, m) float32 for slots
+    first_slot .. first_slot+m-1. `version` changes whenever a template in the block changes,
+    so device copies and caches know when to refresh."""
 
     index: int
     first_slot: int
-    columns: npt.NDArray[Any]
+    rows: npt.NDArray[Any]
     half_sq_norms: npt.NDArray[np.float32]
+    codes: npt.NDArray[np.int8]
+    terms: npt.NDArray[np.float32]
     version: int
 
 
@@ -144,7 +156,7 @@ class Gallery:
         if root.exists() and (not root.is_dir() or any(root.iterdir())):
             raise GalleryFileError(root, "already exists and is not an empty directory")
         root.mkdir(parents=True, exist_ok=True)
-        for name in (_VECTORS, _NORMS, _IDS):
+        for name in (_VECTORS, _NORMS, _IDS, _CODES, _TERMS):
             (root / name).touch()
         header = {
             "format": FORMAT,
@@ -171,8 +183,11 @@ class Gallery:
             raise GalleryFileError(root, f"unreadable {_HEADER}: {e}") from None
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise GalleryFileError(root, f"{_HEADER} is not an {FORMAT} header")
-        if header.get("version") != FORMAT_VERSION:
-            raise GalleryFileError(root, f"format version {header.get('version')} unsupported")
+        version = header.get("version")
+        if version in _UPGRADABLE:
+            _upgrade(root, header)
+        elif version != FORMAT_VERSION:
+            raise GalleryFileError(root, f"format version {version} unsupported")
         try:
             gallery = cls(root, header)
         except (KeyError, ValueError, TypeError) as e:
@@ -182,40 +197,49 @@ class Gallery:
     def _map(self) -> None:
         self._block_views = None
         cap, dim, block = self._capacity, self.dim, self.block_size
-        expected = {
-            _VECTORS: cap * dim * block * self.dtype.numpy.itemsize,
-            _NORMS: cap * block * 4,
-            _IDS: cap * block * self.id_bytes,
-        }
+        expected = {name: cap * size for name, size in self._block_bytes().items()}
         for name, size in expected.items():
-            actual = (self.path / name).stat().st_size
+            path = self.path / name
+            if not path.exists():
+                raise ValueError(f"{name} is missing")
+            actual = path.stat().st_size
             if actual != size:
                 raise ValueError(f"{name} holds {actual} bytes, header implies {size}")
         if self._count > cap * block:
             raise ValueError(f"count {self._count} exceeds capacity {cap * block}")
         id_type = np.dtype(f"S{self.id_bytes}")
         if cap == 0:
-            self._vectors: npt.NDArray[Any] = np.zeros((0, dim, block), self.dtype.numpy)
+            self._vectors: npt.NDArray[Any] = np.zeros((0, block, dim), self.dtype.numpy)
             self._norms: npt.NDArray[np.float32] = np.zeros((0, block), np.float32)
             self._ids: npt.NDArray[np.bytes_] = np.zeros(0, id_type)
+            self._codes: npt.NDArray[np.int8] = np.zeros((0, dim, block), np.int8)
+            self._terms: npt.NDArray[np.float32] = np.zeros((0, TERM_ROWS, block), np.float32)
             return
         self._vectors = np.memmap(
-            self.path / _VECTORS, self.dtype.numpy, "r+", shape=(cap, dim, block)
+            self.path / _VECTORS, self.dtype.numpy, "r+", shape=(cap, block, dim)
         )
         self._norms = np.memmap(self.path / _NORMS, np.float32, "r+", shape=(cap, block))
         self._ids = np.memmap(self.path / _IDS, id_type, "r+", shape=(cap * block,))
+        self._codes = np.memmap(self.path / _CODES, np.int8, "r+", shape=(cap, dim, block))
+        self._terms = np.memmap(self.path / _TERMS, np.float32, "r+", shape=(cap, TERM_ROWS, block))
+
+    def _block_bytes(self) -> dict[str, int]:
+        """Bytes a block takes in each file."""
+        block = self.block_size
+        return {
+            _VECTORS: self.dim * block * self.dtype.numpy.itemsize,
+            _NORMS: block * 4,
+            _IDS: block * self.id_bytes,
+            _CODES: self.dim * block,
+            _TERMS: TERM_ROWS * block * 4,
+        }
 
     def _grow(self, count: int) -> None:
         needed = math.ceil(count / self.block_size)
         if needed <= self._capacity:
             return
         self.flush()
-        sizes = {
-            _VECTORS: self.dim * self.block_size * self.dtype.numpy.itemsize,
-            _NORMS: self.block_size * 4,
-            _IDS: self.block_size * self.id_bytes,
-        }
-        for name, per_block in sizes.items():
+        for name, per_block in self._block_bytes().items():
             with (self.path / name).open("r+b") as f:
                 f.truncate(needed * per_block)
         self._block_versions += [0] * (needed - self._capacity)
@@ -241,7 +265,7 @@ class Gallery:
     def flush(self) -> None:
         """Write mapped pages to disk (msync); the header is rewritten on every change."""
         with self._lock:
-            for array in (self._vectors, self._norms, self._ids):
+            for array in (self._vectors, self._norms, self._ids, self._codes, self._terms):
                 if isinstance(array, np.memmap):
                     array.flush()
 
@@ -250,6 +274,7 @@ class Gallery:
         with self._lock:
             self.flush()
             self._vectors = self._norms = self._ids = None  # type: ignore[assignment]
+            self._codes = self._terms = None  # type: ignore[assignment]
             self._index = None
             self._block_views = None
 
@@ -294,23 +319,22 @@ class Gallery:
         """(n, dim) float32 stored templates of the given slots."""
         slots = np.asarray(slots, np.int64)
         blocks, columns = np.divmod(slots, self.block_size)
-        return np.asarray(self._vectors[blocks, :, columns], np.float32).reshape(-1, self.dim)
+        return np.asarray(self._vectors[blocks, columns], np.float32).reshape(-1, self.dim)
 
     def runs_at(
         self, firsts: npt.NDArray[np.int64], length: int
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-        """(n, dim, length) float32 stored templates, as columns, and (n, length) float32
-        |g|^2/2 of slots first .. first+length-1 for each first; `length` divides the block
-        size and each first is a multiple of it. Slots past the last template (to the end of
-        its block) hold zeros. A run is one (dim, length) slice of a block: dim short reads,
-        not length * dim scattered ones."""
+        """(n, length, dim) float32 stored templates and (n, length) float32 |g|^2/2 of slots
+        first .. first+length-1 for each first; `length` divides the block size and each first
+        is a multiple of it. Slots past the last template (to the end of its block) hold
+        zeros."""
         blocks, columns = np.divmod(np.asarray(firsts, np.int64), self.block_size)
         runs = columns // length
         per_block = self.block_size // length
-        vectors = self._vectors.reshape(self._capacity, self.dim, per_block, length)
+        vectors = self._vectors.reshape(self._capacity, per_block, length, self.dim)
         norms = self._norms.reshape(self._capacity, per_block, length)
         return (
-            np.asarray(vectors[blocks, :, runs], np.float32),
+            np.asarray(vectors[blocks, runs], np.float32),
             np.asarray(norms[blocks, runs], np.float32),
         )
 
@@ -327,8 +351,10 @@ class Gallery:
                     Block(
                         b,
                         first,
-                        np.asarray(self._vectors[b, :, :width]),
+                        np.asarray(self._vectors[b, :width]),
                         np.asarray(self._norms[b, :width]),
+                        np.asarray(self._codes[b, :, :width]),
+                        np.asarray(self._terms[b, :, :width]),
                         self._block_versions[b],
                     )
                 )
@@ -377,8 +403,12 @@ class Gallery:
                 block, column = divmod(first + done, step)
                 take = min(step - column, len(ids) - done)
                 stored = values[done : done + take].astype(self.dtype.numpy)
-                self._vectors[block, :, column : column + take] = stored.T
-                self._norms[block, column : column + take] = _half_sq_norms(stored)
+                columns = slice(column, column + take)
+                self._vectors[block, columns] = stored
+                self._norms[block, columns] = _half_sq_norms(stored)
+                self._codes[block, :, columns], self._terms[block, :, columns] = _codes_as_columns(
+                    stored
+                )
                 self._block_versions[block] += 1
                 done += take
             for offset, tid in enumerate(ids):
@@ -416,12 +446,15 @@ class Gallery:
 
     def _stored_at(self, slot: int) -> npt.NDArray[Any]:
         block, column = divmod(slot, self.block_size)
-        return np.array(self._vectors[block, :, column])[None, :]
+        return np.array(self._vectors[block, column])[None, :]
 
     def _write(self, slots: npt.NDArray[np.int64], stored: npt.NDArray[Any]) -> None:
         blocks, columns = np.divmod(slots, self.block_size)
-        self._vectors[blocks, :, columns] = stored
+        self._vectors[blocks, columns] = stored
         self._norms[blocks, columns] = _half_sq_norms(stored)
+        codes, terms = encode_templates(stored)
+        self._codes[blocks, :, columns] = codes
+        self._terms[blocks, :, columns] = terms.T
         for b in set(blocks.tolist()):
             self._block_versions[b] += 1
 
@@ -461,6 +494,48 @@ def _half_sq_norms(stored: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
     wide = stored.astype(np.float64)
     halves: npt.NDArray[np.float64] = 0.5 * np.einsum("ij,ij->i", wide, wide)
     return halves.astype(np.float32)
+
+
+def _codes_as_columns(
+    stored: npt.NDArray[Any],
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]:
+    """(dim, n) codes and (TERM_ROWS, n) terms of (n, dim) stored templates."""
+    codes, terms = encode_templates(stored)
+    return codes.T, terms
+
+
+def _upgrade(root: Path, header: dict[str, Any]) -> None:
+    """Upgrade a version 1 gallery: its (dim, block) column vectors rewritten as rows into
+    templates.bin, the codes written, the header rewritten, the old vectors.bin deleted. Until
+    the header says version 2 the old files are untouched, so a crash leaves a version 1
+    gallery that upgrades again."""
+    try:
+        cap, dim, block = (int(header[key]) for key in ("capacity_blocks", "dim", "block"))
+        dtype = GalleryDtype(header["dtype"]).numpy
+        count = int(header["count"])
+    except (KeyError, ValueError, TypeError) as e:
+        raise GalleryFileError(root, f"bad header: {e}") from None
+    if (root / _V1_VECTORS).stat().st_size != cap * dim * block * dtype.itemsize:
+        raise GalleryFileError(root, f"{_V1_VECTORS} does not match the header")
+    sizes = {_VECTORS: dtype.itemsize * dim, _CODES: dim, _TERMS: TERM_ROWS * 4}
+    for name, per_template in sizes.items():
+        with (root / name).open("wb") as f:
+            f.truncate(cap * block * per_template)
+    if cap:
+        old = np.memmap(root / _V1_VECTORS, dtype, "r", shape=(cap, dim, block))
+        rows = np.memmap(root / _VECTORS, dtype, "r+", shape=(cap, block, dim))
+        codes = np.memmap(root / _CODES, np.int8, "r+", shape=(cap, dim, block))
+        terms = np.memmap(root / _TERMS, np.float32, "r+", shape=(cap, TERM_ROWS, block))
+        for b in range(math.ceil(count / block)):
+            width = min(block, count - b * block)
+            rows[b, :width] = old[b, :, :width].T
+            codes[b, :, :width], terms[b, :, :width] = _codes_as_columns(rows[b, :width])
+        for array in (rows, codes, terms):
+            array.flush()
+        del old, rows, codes, terms
+    header["version"] = FORMAT_VERSION
+    _write_header(root, header)
+    (root / _V1_VECTORS).unlink()
 
 
 def _write_header(root: Path, header: dict[str, Any]) -> None:

@@ -1,14 +1,21 @@
 """1:N search: queries (B, dim) against a `Gallery`, exact top-k by Euclidean distance.
 
-Each run of the search graph (`graphs.search_graph`) takes a few gallery blocks: one MatMul and
-the |g|^2/2 subtraction per block, then the best groups of GROUP consecutive templates by their
-best score, so a block is read once and the only temporary is its (B, C) scores. The winning
-groups of every run (k + RERANK_MARGIN of them) are merged; their members are scored again in
-float32 and the best k + RERANK_MARGIN re-ranked in float64 on the stored templates: the
-returned distances are true Euclidean distances (not the cancellation-prone
-|q|^2+|g|^2-2q.g), the order is exact unless float32 rounding moves more than RERANK_MARGIN
-templates across the k-th place, and ties (equal float64 distances) go to the lower gallery
-slot, as a stable sort of the float64 distances would.
+A search has two stages. The scan runs the search graph over runs of gallery blocks (a run is
+~65,536 templates, one ONNX run on one worker thread) and returns, per run and query, the best
+groups of GROUP consecutive templates by their best approximate score. On the CPU the scan
+reads the gallery's 8-bit codes (`codes`, `graphs.code_search_graph`), a quarter of a float32
+gallery's bytes; on CUDA it multiplies the float blocks resident on the device
+(`graphs.search_graph`). Either way every approximate score comes with a bound on its error
+(the codes' quantisation bound, or float32 rounding), per run and query.
+
+The selection then makes the result exact: T, the k-th best lower bound among the returned
+groups, is a score that at least k templates reach, so every template of the true top k (and
+every template tied with the k-th) lies in a group whose upper bound reaches T. A run that
+returned only part of its groups and whose last one still reaches T is scanned again for more.
+The members of every group that reaches T are re-ranked with true float64 Euclidean distances
+on the stored templates (not the cancellation-prone |q|^2+|g|^2-2q.g), ties (equal float64
+distances) to the lower gallery slot, as a stable sort of the distances would. So the top k is
+the float64 reference's, whatever the data.
 
 On the CUDA provider every block is copied to the device once (an OrtValue per block, refreshed
 only when the gallery changes that block) and bound with IOBinding; a search moves only the
@@ -30,20 +37,32 @@ import numpy as np
 import numpy.typing as npt
 
 from biometrics.embedding import Provider, ProviderUnavailable
+from biometrics.matcher.codes import (
+    CODE_NORM,
+    NEG_HALF_SQ_NORM,
+    RESIDUAL,
+    SCALE,
+    ZERO_SUM,
+    QueryCodes,
+    encode_queries,
+    rounding_bound,
+)
 from biometrics.matcher.errors import EmptyGallery, InvalidArgument
 from biometrics.matcher.gallery import Block, Gallery, GalleryDtype
-from biometrics.matcher.graphs import search_graph
+from biometrics.matcher.graphs import code_search_graph, search_graph
 from biometrics.matcher.vectors import as_vectors, check_threshold
 
-# Extra groups kept per run and overall, and extra members re-ranked in float64. float32 scores
-# of 128-d descriptors err by ~1e-6; neighbours closer than that are rare, 8 in a row rarer.
-RERANK_MARGIN = 8
+# Groups each run returns beyond k on the first scan. A 1M-template search of random unit
+# vectors keeps ~2 groups a run within the codes' bound of the k-th, so runs rarely need a
+# second scan; one whose last group still reaches the k-th bound is scanned again for twice as
+# many.
+RUN_MARGIN = 8
 # Templates per group (gcd(block size, 16) for other block sizes): 16 keeps the ReduceMax pass
-# cheap and the re-rank at (k + 8) * 16 templates a query.
+# cheap and the re-rank at 16 templates a kept group.
 GROUP = 16
 # Queries per graph run: bounds the (B, C) score temporary.
 MAX_RUN_QUERIES = 1024
-# Queries re-ranked together: bounds the gathered members, (k + 8) * 16 * dim floats a query.
+# Queries re-ranked together: bounds the gathered members.
 RERANK_QUERIES = 128
 # Templates per ONNX run (in whole gallery blocks, at least one): TopK costs ~3 us a query row
 # whatever its length, so at B = 64 runs of 16,384 templates spent ~8% of the search in TopK;
@@ -57,6 +76,20 @@ class Hit:
 
     id: str
     distance: float
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Consecutive blocks scanned by one ONNX run: its number of templates, its blocks' inputs
+    for the codes graph (host arrays; the CUDA path binds its own), and the largest template
+    factors of the error bound: s|c|, |g - s*c| and |g|^2/2."""
+
+    blocks: list[Block]
+    templates: int
+    feed: dict[str, Any]
+    code_norm: float
+    residual: float
+    half_sq_norm: float
 
 
 class Searcher:
@@ -98,21 +131,27 @@ class Searcher:
         options.inter_op_num_threads = 1
         providers: list[Any] = [provider.value]
         if provider is Provider.CUDA:
-            providers = [(provider.value, {"device_id": device_id}), Provider.CPU.value]
+            # TF32 would round the float32 products to 10 bits, past the error bound.
+            cuda = {"device_id": device_id, "use_tf32": 0}
+            providers = [(provider.value, cuda), Provider.CPU.value]
         self.group = math.gcd(gallery.block_size, GROUP)
         self._options = options
         self._providers = providers
-        # One session per number of blocks in a run, made when first needed.
-        self._sessions: dict[int, Any] = {}
-        # Where gallery blocks live as OrtValues bound through IOBinding: the CUDA device, or
-        # None to feed the mapped host arrays directly (CPU).
+        # One session per (graph kind, number of blocks in a run), made when first needed.
+        self._sessions: dict[tuple[str, int], Any] = {}
+        # Where gallery blocks live as OrtValues bound through IOBinding, scanned in float: the
+        # CUDA device, or None to scan the mapped host codes (CPU).
         self._device: tuple[str, int] | None = None
         if provider is Provider.CUDA:
             self._device = ("cuda", device_id)
         # Per block index: (version, arrays or device values) for blocks we keep a copy of.
-        self._copies: dict[int, tuple[int, Any, Any, int]] = {}
-        # (gallery version, runs, each run's block feeds): remade only when the gallery changes.
-        self._plan: tuple[int, list[list[Block]], list[dict[str, Any]]] | None = None
+        self._copies: dict[int, tuple[int, Any, int]] = {}
+        # Per block index: (version, largest s|c|, |g - s*c|, |g|^2/2).
+        self._maxima: dict[int, tuple[int, float, float, float]] = {}
+        # Per graph kind: groups a run returned in the last searches (see _search).
+        self._needed: dict[str, int] = {}
+        # (gallery version, runs): remade only when the gallery changes.
+        self._plan: tuple[int, list[_Run]] | None = None
         self._pool: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
@@ -153,93 +192,207 @@ class Searcher:
                 raise EmptyGallery(self.gallery.path)
             hits: list[list[Hit]] = []
             for start in range(0, len(q), MAX_RUN_QUERIES):
-                part = q[start : start + MAX_RUN_QUERIES]
-                scores, slots = self._candidates(part, int(k) + RERANK_MARGIN)
-                for row in range(0, len(part), RERANK_QUERIES):
-                    rows = slice(row, row + RERANK_QUERIES)
-                    hits += self._rerank(part[rows], scores[rows], slots[rows], int(k), threshold)
+                hits += self._search(q[start : start + MAX_RUN_QUERIES], int(k), threshold)
             return hits
 
-    def _session(self, blocks: int) -> Any:
-        session = self._sessions.get(blocks)
+    def _search(
+        self, q: npt.NDArray[np.float32], k: int, threshold: float | None
+    ) -> list[list[Hit]]:
+        runs = self._current_runs()
+        kind = self._kind(len(q))
+        group = 1 if kind == "single" else self.group
+        groups = [-(-run.templates // group) for run in runs]
+        coded = encode_queries(q) if kind != "float" else None
+        bounds = self._error_bounds(q, coded, runs)
+        first = max(k + RUN_MARGIN, self._needed.get(kind, 0))
+        want = [min(first, count) for count in groups]
+        outputs = self._scan(q, coded, kind, runs, want, range(len(runs)))
+        # Scores a hit must reach: (|q|^2 - threshold^2) / 2, less float64 rounding.
+        floor = np.full(len(q), -np.inf)
+        if threshold is not None:
+            sq = np.square(q.astype(np.float64)).sum(axis=1)
+            floor = 0.5 * (sq - threshold**2) - 1e-9 * (sq + threshold**2 + 1.0)
+        while True:
+            scores = np.concatenate([out[0] for out in outputs], axis=1).astype(np.float64)
+            run_of = np.repeat(np.arange(len(runs)), [out[0].shape[1] for out in outputs])
+            errors = bounds[:, run_of]
+            reach = np.maximum(_kth_largest(scores - errors, k), floor)
+            again = [
+                r
+                for r in range(len(runs))
+                if want[r] < groups[r]
+                and bool((outputs[r][0][:, -1] + bounds[:, r] >= reach).any())
+            ]
+            if not again:
+                break
+            self._needed[kind] = 0  # this search outgrew the last one's count
+            for r in again:
+                want[r] = min(2 * want[r], groups[r])
+            more = self._scan(q, coded, kind, runs, want, again)
+            for r, out in zip(again, more, strict=True):
+                outputs[r] = out
+        firsts = np.concatenate(
+            [
+                out[1] * group + run.blocks[0].first_slot
+                for run, out in zip(runs, outputs, strict=True)
+            ],
+            axis=1,
+        )
+        upper = scores + errors
+        # Start the next search of this kind with a quarter more groups a run than this one
+        # needed in its fullest run, so that a stream of similar queries scans once.
+        reached = upper >= reach[:, None]
+        per_run = np.split(reached, np.cumsum(want)[:-1], axis=1)
+        needed = max(int(part.sum(axis=1).max()) for part in per_run)
+        self._needed[kind] = max(self._needed.get(kind, 0), int(needed * 1.25) + 1)
+        if upper.shape[1] > k and np.count_nonzero(reached) > 2 * k * len(q):
+            reach = np.maximum(reach, self._refined_reach(q, upper, firsts, group, k))
+        rows, columns = np.nonzero(upper >= reach[:, None])
+        starts = firsts[rows, columns]
+        hits: list[list[Hit]] = []
+        for row in range(0, len(q), RERANK_QUERIES):
+            kept = (rows >= row) & (rows < row + RERANK_QUERIES)
+            part = q[row : row + RERANK_QUERIES]
+            hits += self._rerank(part, rows[kept] - row, starts[kept], group, k, threshold)
+        return hits
+
+    def _refined_reach(
+        self,
+        q: npt.NDArray[np.float32],
+        upper: npt.NDArray[np.float64],
+        firsts: npt.NDArray[np.int64],
+        group: int,
+        k: int,
+    ) -> npt.NDArray[np.float64]:
+        """A higher reach from each query's k most promising groups: the k-th best float32
+        lower bound of their members. The kept window then shrinks from twice the scan's error
+        bound to about once (a 100k search of unit vectors keeps ~26 groups a query, not ~62)."""
+        columns = np.argpartition(-upper, k - 1, axis=1)[:, :k]
+        rows = np.repeat(np.arange(len(q)), k)
+        starts = firsts[rows, columns.ravel()]
+        templates, halves = self.gallery.runs_at(starts, group)
+        valid = starts[:, None] + np.arange(group) < len(self.gallery)
+        lower, _ = _member_bounds(q, rows, templates, halves, valid)
+        return _kth_by_query(rows, lower, len(q), k)
+
+    def _kind(self, queries: int) -> str:
+        """The scan's graph: float templates on a device, else codes for one query or many."""
+        if self._device is not None:
+            return "float"
+        return "single" if queries == 1 else "batch"
+
+    def _error_bounds(
+        self, q: npt.NDArray[np.float32], coded: QueryCodes | None, runs: list[_Run]
+    ) -> npt.NDArray[np.float64]:
+        """(B, runs) bound on |approximate - true score| of every template of each run."""
+        norms = np.sqrt(np.square(q.astype(np.float64)).sum(axis=1))[:, None]
+        half = np.array([run.half_sq_norm for run in runs])
+        bounds: npt.NDArray[np.float64] = rounding_bound(self.gallery.dim, norms, half)
+        if coded is not None:
+            code_norm = np.array([run.code_norm for run in runs])
+            residual = np.array([run.residual for run in runs])
+            bounds += coded.errors[:, None] * code_norm + coded.norms[:, None] * residual
+        return bounds
+
+    def _session(self, kind: str, blocks: int) -> Any:
+        session = self._sessions.get((kind, blocks))
         if session is None:
-            graph = search_graph(
-                self.gallery.dim,
-                float16=self.gallery.dtype is GalleryDtype.FLOAT16,
-                blocks=blocks,
-                group=self.group,
-            )
+            if kind == "float":
+                graph = search_graph(
+                    self.gallery.dim,
+                    float16=self.gallery.dtype is GalleryDtype.FLOAT16,
+                    blocks=blocks,
+                    group=self.group,
+                )
+            else:
+                single = kind == "single"
+                graph = code_search_graph(
+                    self.gallery.dim,
+                    blocks=blocks,
+                    group=1 if single else self.group,
+                    single=single,
+                )
             session = self._ort.InferenceSession(
                 graph.SerializeToString(), self._options, providers=self._providers
             )
-            self._sessions[blocks] = session
+            self._sessions[(kind, blocks)] = session
         return session
 
-    def _runs(self, blocks: list[Block]) -> list[list[Block]]:
+    def _split(self, blocks: list[Block]) -> list[list[Block]]:
         """Consecutive full blocks in runs of about RUN_TEMPLATES, as even as possible and
         a multiple of `threads` in number (so the workers finish together); the partly filled
         last block on its own."""
-        full = [b for b in blocks if b.columns.shape[1] == self.gallery.block_size]
+        full = [b for b in blocks if b.rows.shape[0] == self.gallery.block_size]
         count = -(-len(full) // max(1, RUN_TEMPLATES // self.gallery.block_size))
         count = min(len(full), -(-count // self.threads) * self.threads)
         bounds = [len(full) * i // count for i in range(count + 1)] if full else [0]
         runs = [full[a:b] for a, b in itertools.pairwise(bounds)]
         return runs + [[b] for b in blocks[len(full) :]]
 
-    def _candidates(
-        self, q: npt.NDArray[np.float32], want: int
-    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-        """(B, m) float32 group maxima and (B, m) int64 first slots: each run's `want` best
-        groups."""
-        runs, block_feeds = self._runs_and_feeds()
-        if self._device is not None:
-            outputs = self._run_resident(q, runs, want, self._device)
-        else:
-            outputs = self._run_cpu(q, runs, block_feeds, want)
-        # Blocks of a run are consecutive, so group j of a run starts at slot first + j*group.
-        scores = np.concatenate([out[0] for out in outputs], axis=1)
-        firsts = np.concatenate(
-            [
-                out[1] * self.group + run[0].first_slot
-                for run, out in zip(runs, outputs, strict=True)
-            ],
-            axis=1,
-        )
-        return scores, firsts
-
-    def _runs_and_feeds(self) -> tuple[list[list[Block]], list[dict[str, Any]]]:
-        """The gallery's runs of blocks and, per run, its blocks' inputs to the graph (host
-        arrays; the CUDA path binds its own), made again only after the gallery changed."""
+    def _current_runs(self) -> list[_Run]:
+        """The gallery's runs, made again only after the gallery changed."""
         version = self.gallery.version
         if self._plan is None or self._plan[0] != version:
-            runs = self._runs(self.gallery.blocks())
-            for size in {len(run) for run in runs}:
-                self._session(size)  # made here, not by two workers at once
-            feeds: list[dict[str, Any]] = []
+            blocks = self.gallery.blocks()
+            live = {b.index for b in blocks}
+            self._maxima = {i: m for i, m in self._maxima.items() if i in live}
+            runs = [self._make_run(run) for run in self._split(blocks)]
+            self._plan = (version, runs)
+        return self._plan[1]
+
+    def _make_run(self, blocks: list[Block]) -> _Run:
+        feed: dict[str, Any] = {}
+        maxima = []
+        for i, block in enumerate(blocks):
             if self._device is None:
-                for run in runs:
-                    feed: dict[str, Any] = {}
-                    for i, block in enumerate(run):
-                        feed[f"block{i}"], feed[f"half_sq_norms{i}"] = self._host_arrays(block)
-                    feeds.append(feed)
-            self._plan = (version, runs, feeds)
-        return self._plan[1], self._plan[2]
+                codes, terms = self._host_codes(block)
+                feed[f"codes{i}"] = codes
+                feed[f"scales{i}"] = terms[SCALE]
+                feed[f"zero_sums{i}"] = terms[ZERO_SUM]
+                feed[f"neg_half_sq_norms{i}"] = terms[NEG_HALF_SQ_NORM]
+            maxima.append(self._block_maxima(block))
+        templates = sum(b.rows.shape[0] for b in blocks)
+        code_norm, residual, half = (max(values) for values in zip(*maxima, strict=True))
+        return _Run(blocks, templates, feed, code_norm, residual, half)
 
-    def _run_k(self, run: list[Block], want: int) -> npt.NDArray[np.int64]:
-        groups = sum(-(-b.columns.shape[1] // self.group) for b in run)
-        return np.array([min(want, groups)], np.int64)
+    def _block_maxima(self, block: Block) -> tuple[float, float, float]:
+        cached = self._maxima.get(block.index)
+        if cached is None or cached[0] != block.version:
+            terms = block.terms
+            cached = (
+                block.version,
+                float(terms[CODE_NORM].max()),
+                float(terms[RESIDUAL].max()),
+                float(-terms[NEG_HALF_SQ_NORM].min()),
+            )
+            self._maxima[block.index] = cached
+        return cached[1], cached[2], cached[3]
 
-    def _run_cpu(
+    def _scan(
         self,
         q: npt.NDArray[np.float32],
-        runs: list[list[Block]],
-        block_feeds: list[dict[str, Any]],
-        want: int,
+        coded: QueryCodes | None,
+        kind: str,
+        runs: list[_Run],
+        want: list[int],
+        indices: range | list[int],
     ) -> list[list[Any]]:
-        feeds = [
-            {"queries": q, "k": self._run_k(run, want), **blocks}
-            for run, blocks in zip(runs, block_feeds, strict=True)
-        ]
+        """The chosen runs' (B, want) best group scores and numbers, in `indices` order."""
+        if self._device is not None:
+            return self._run_resident(q, [runs[i] for i in indices], want, indices, self._device)
+        assert coded is not None
+        # Made here, not by two workers at once.
+        sessions = [self._session(kind, len(runs[i].blocks)) for i in indices]
+        common = {"queries": coded.codes, "scale": np.array(coded.scale, np.float32)}
+        feeds = []
+        for i in indices:
+            feed = {**common, "k": np.array([want[i]], np.int64), **runs[i].feed}
+            if kind == "batch":
+                feed = {name: v for name, v in feed.items() if not name.startswith("zero_sums")}
+            feeds.append(feed)
+        return self._run_cpu(sessions, feeds)
+
+    def _run_cpu(self, sessions: list[Any], feeds: list[dict[str, Any]]) -> list[list[Any]]:
         results: list[list[Any]] = [[] for _ in feeds]
         pending = iter(range(len(feeds)))
         lock = threading.Lock()
@@ -250,8 +403,7 @@ class Searcher:
                     index = next(pending, None)
                 if index is None:
                     return
-                session = self._sessions[len(runs[index])]
-                results[index] = session.run(None, feeds[index])
+                results[index] = sessions[index].run(None, feeds[index])
 
         workers = min(self.threads, len(feeds))
         if workers <= 1:
@@ -263,48 +415,58 @@ class Searcher:
             future.result()
         return results
 
-    def _host_arrays(self, block: Block) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
-        """A full block's columns are a contiguous view of the mapped file, fed as they are; the
-        last, partly filled block is a strided view, copied (and padded) once per gallery
+    def _host_codes(self, block: Block) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]:
+        """A full block's codes and terms are contiguous views of the mapped files, fed as they
+        are; the last, partly filled block is strided, copied (and padded) once per gallery
         change."""
-        if block.columns.shape[1] == self.gallery.block_size and block.columns.flags.c_contiguous:
-            return block.columns, block.half_sq_norms
+        if block.codes.shape[1] == self.gallery.block_size and block.codes.flags.c_contiguous:
+            return block.codes, block.terms
         cached = self._copies.get(block.index)
-        if cached is None or cached[0] != block.version or cached[3] != block.columns.shape[1]:
-            cached = (block.version, *self._padded(block), block.columns.shape[1])
+        if cached is None or cached[0] != block.version or cached[2] != block.codes.shape[1]:
+            width = block.codes.shape[1]
+            padded = -(-width // self.group) * self.group
+            codes = np.zeros((block.codes.shape[0], padded), np.int8)
+            codes[:, :width] = block.codes
+            # Zero scale and -inf for -|g|^2/2: a padding column scores -inf, never wins.
+            terms = np.zeros((block.terms.shape[0], padded), np.float32)
+            terms[:, :width] = block.terms
+            terms[NEG_HALF_SQ_NORM, width:] = -np.inf
+            cached = (block.version, (codes, terms), width)
             self._copies = {block.index: cached}
-        return cached[1], cached[2]
+        codes, terms = cached[1]
+        return codes, terms
 
     def _padded(self, block: Block) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
-        """The block's columns and norms, contiguous, widened to a whole number of groups by
-        zero columns whose +inf norm makes their score -inf."""
-        width = block.columns.shape[1]
+        """The block's rows and norms, contiguous, widened to a whole number of groups by
+        zero rows whose +inf norm makes their score -inf."""
+        width = block.rows.shape[0]
         padded = -(-width // self.group) * self.group
-        columns = np.zeros((block.columns.shape[0], padded), block.columns.dtype)
-        columns[:, :width] = block.columns
+        rows = np.zeros((padded, block.rows.shape[1]), block.rows.dtype)
+        rows[:width] = block.rows
         norms = np.full(padded, np.inf, np.float32)
         norms[:width] = block.half_sq_norms
-        return columns, norms
+        return rows, norms
 
     def _run_resident(
         self,
         q: npt.NDArray[np.float32],
-        runs: list[list[Block]],
-        want: int,
+        runs: list[_Run],
+        want: list[int],
+        indices: range | list[int],
         device: tuple[str, int],
     ) -> list[list[Any]]:
         ort = self._ort
         q_device = ort.OrtValue.ortvalue_from_numpy(q, *device)
-        last = runs[-1][-1].index
+        last = self.gallery.blocks()[-1].index
         for stale in [i for i in self._copies if i > last]:
             del self._copies[stale]
         results = []
-        for run in runs:
-            session = self._sessions[len(run)]
+        for run, index in zip(runs, indices, strict=True):
+            session = self._session("float", len(run.blocks))
             binding = session.io_binding()
             binding.bind_ortvalue_input("queries", q_device)
-            binding.bind_cpu_input("k", self._run_k(run, want))
-            for i, block in enumerate(run):
+            binding.bind_cpu_input("k", np.array([want[index]], np.int64))
+            for i, block in enumerate(run.blocks):
                 columns, norms = self._device_block(block, device)
                 binding.bind_ortvalue_input(f"block{i}", columns)
                 binding.bind_ortvalue_input(f"half_sq_norms{i}", norms)
@@ -316,52 +478,42 @@ class Searcher:
 
     def _device_block(self, block: Block, device: tuple[str, int]) -> tuple[Any, Any]:
         cached = self._copies.get(block.index)
-        width = block.columns.shape[1]
-        if cached is None or cached[0] != block.version or cached[3] != width:
+        width = block.rows.shape[0]
+        if cached is None or cached[0] != block.version or cached[2] != width:
             ort = self._ort
             columns, norms = self._padded(block)
-            cached = (
-                block.version,
+            values = (
                 ort.OrtValue.ortvalue_from_numpy(columns, *device),
                 ort.OrtValue.ortvalue_from_numpy(norms, *device),
-                width,
             )
+            cached = (block.version, values, width)
             self._copies[block.index] = cached
-        return cached[1], cached[2]
+        columns_value, norms_value = cached[1]
+        return columns_value, norms_value
 
     def _rerank(
         self,
         q: npt.NDArray[np.float32],
-        scores: npt.NDArray[np.float32],
-        firsts: npt.NDArray[np.int64],
+        rows: npt.NDArray[np.intp],
+        starts: npt.NDArray[np.int64],
+        group: int,
         k: int,
         threshold: float | None,
     ) -> list[list[Hit]]:
-        """Per query: float32 scores of every member of its best groups, true float64
-        distances of the best k + RERANK_MARGIN of those (and any tied with the last), then
-        the k nearest, ties to the lower slot (a stable sort of the distances)."""
-        want = k + RERANK_MARGIN
-        rows, starts = self._best_groups(scores, firsts, want)
-        templates, norms = self.gallery.runs_at(starts, self.group)  # (m, dim, g), (m, g)
-        member_scores = np.matmul(q[rows][:, None, :], templates)[:, 0, :] - norms
-        slots = starts[:, None] + np.arange(self.group)
-        member_scores[slots >= len(self.gallery)] = -np.inf  # the last block's padding
-        # One row of candidate scores per query (queries may hold more groups after ties).
-        counts = np.bincount(rows, minlength=len(q))
-        place = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
-        grid = np.full((len(q), counts.max(), self.group), -np.inf, np.float32)
-        grid[rows, place] = member_scores
-        flat = grid.reshape(len(q), -1)
-        take = min(want, flat.shape[1])
-        floor = -np.partition(-flat, take - 1, axis=1)[:, take - 1]
-        owners, positions = np.nonzero((flat >= floor[:, None]) & np.isfinite(flat))
-        where = np.full((len(q), counts.max()), -1)
-        where[rows, place] = np.arange(len(rows))
-        members, offsets = where[owners, positions // self.group], positions % self.group
-        q64 = q.astype(np.float64)
-        diff = templates[members, :, offsets].astype(np.float64) - q64[owners]
+        """Per query: the members of its kept groups, scored in float32 (each within its
+        rounding bound), then true float64 distances of those whose bound reaches the k-th
+        best lower bound, and the k nearest, ties to the lower slot (a stable sort of the
+        distances)."""
+        templates, halves = self.gallery.runs_at(starts, group)  # (m, g, dim), (m, g)
+        slots = starts[:, None] + np.arange(group)
+        valid = slots < len(self.gallery)  # not the last block's padding
+        if valid.sum() > k * len(q):
+            valid &= _within_reach(q, rows, templates, halves, valid, k)
+        members, offsets = np.nonzero(valid)
+        owners, chosen = rows[members], slots[members, offsets]
+        vectors = templates[members, offsets]
+        diff = vectors.astype(np.float64) - q.astype(np.float64)[owners]
         distances = np.sqrt(np.square(diff).sum(axis=1))
-        chosen = slots[members, offsets]
         order = np.lexsort((chosen, distances, owners))
         bounds = np.searchsorted(owners[order], np.arange(len(q) + 1))
         hits = []
@@ -375,13 +527,53 @@ class Searcher:
             )
         return hits
 
-    @staticmethod
-    def _best_groups(
-        scores: npt.NDArray[np.float32], firsts: npt.NDArray[np.int64], want: int
-    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:
-        """(query row, first slot) of each query's `want` best groups and any tied with the
-        last, so that the slot tie-break stays exact; rows in ascending order."""
-        cut = max(scores.shape[1] - want, 0)
-        floor = np.partition(scores, cut, axis=1)[:, cut]
-        rows, columns = np.nonzero(scores >= floor[:, None])
-        return rows, firsts[rows, columns]
+
+def _within_reach(
+    q: npt.NDArray[np.float32],
+    rows: npt.NDArray[np.intp],
+    templates: npt.NDArray[np.float32],
+    halves: npt.NDArray[np.float32],
+    valid: npt.NDArray[np.bool_],
+    k: int,
+) -> npt.NDArray[np.bool_]:
+    """(m, g) which members of the kept groups (m, g, dim), group i kept for query rows[i],
+    may be among their query's k nearest: those whose upper bound reaches the k-th best lower
+    bound of the query's valid members."""
+    lower, upper = _member_bounds(q, rows, templates, halves, valid)
+    result: npt.NDArray[np.bool_] = upper >= _kth_by_query(rows, lower, len(q), k)[rows][:, None]
+    return result
+
+
+def _member_bounds(
+    q: npt.NDArray[np.float32],
+    rows: npt.NDArray[np.intp],
+    templates: npt.NDArray[np.float32],
+    halves: npt.NDArray[np.float32],
+    valid: npt.NDArray[np.bool_],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(m, g) lower (-inf where not valid) and upper bounds of the true scores q.g - |g|^2/2
+    of groups of templates (m, g, dim), group i against query rows[i]: float32 scores, each
+    within its rounding bound."""
+    scores = np.einsum("mgd,md->mg", templates, q[rows]).astype(np.float64) - halves
+    norms = np.sqrt(np.square(q.astype(np.float64)).sum(axis=1))[rows][:, None]
+    error = rounding_bound(q.shape[1], norms, halves.astype(np.float64))
+    return np.where(valid, scores - error, -np.inf), scores + error
+
+
+def _kth_by_query(
+    rows: npt.NDArray[np.intp], values: npt.NDArray[np.float64], queries: int, k: int
+) -> npt.NDArray[np.float64]:
+    """(queries,) the k-th largest of each query's values (values[i] belong to query rows[i],
+    rows ascending); -inf for a query with fewer than k."""
+    counts = np.bincount(rows, minlength=queries)
+    place = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    grid = np.full((queries, int(counts.max(initial=0)), values.shape[1]), -np.inf)
+    grid[rows, place] = values
+    return _kth_largest(grid.reshape(queries, -1), k)
+
+
+def _kth_largest(values: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.float64]:
+    """Per row, the k-th largest value; -inf for rows of fewer than k values."""
+    if values.shape[1] < k:
+        return np.full(len(values), -np.inf)
+    return -np.partition(-values, k - 1, axis=1)[:, k - 1]

@@ -21,9 +21,11 @@ from biometrics.matcher import (
     InvalidArgument,
     InvalidId,
     NonFiniteValue,
+    Searcher,
     UnknownId,
     ValueOutOfRange,
 )
+from biometrics.matcher.codes import encode_templates
 from biometrics.matcher.vectors import MAX_ABS_VALUE
 
 DIM = 128
@@ -44,7 +46,8 @@ def test_added_templates_read_back_in_slot_order_across_blocks(tmp_path: Path) -
         assert "t7" in gallery
         assert "t11" not in gallery
         assert [b.first_slot for b in gallery.blocks()] == [0, 4, 8]
-        assert [b.columns.shape for b in gallery.blocks()] == [(DIM, 4), (DIM, 4), (DIM, 3)]
+        assert [b.rows.shape for b in gallery.blocks()] == [(4, DIM), (4, DIM), (3, DIM)]
+        assert [b.codes.shape for b in gallery.blocks()] == [(DIM, 4), (DIM, 4), (DIM, 3)]
 
 
 def test_half_squared_norms_are_stored_beside_each_block(tmp_path: Path) -> None:
@@ -62,13 +65,13 @@ def test_runs_read_consecutive_slots_with_their_norms_and_zeros_past_the_end(
     values = _vectors(11)
     with Gallery.create(tmp_path / "g", block=8) as gallery:
         gallery.add([f"t{i}" for i in range(11)], values)
-        columns, norms = gallery.runs_at(np.array([4, 0, 8]), 4)
-        assert columns.shape == (3, DIM, 4)
+        rows, norms = gallery.runs_at(np.array([4, 0, 8]), 4)
+        assert rows.shape == (3, 4, DIM)
         assert norms.shape == (3, 4)
-        np.testing.assert_array_equal(columns[0].T, values[4:8])
-        np.testing.assert_array_equal(columns[1].T, values[0:4])
-        np.testing.assert_array_equal(columns[2].T[:3], values[8:11])
-        np.testing.assert_array_equal(columns[2].T[3], np.zeros(DIM, np.float32))
+        np.testing.assert_array_equal(rows[0], values[4:8])
+        np.testing.assert_array_equal(rows[1], values[0:4])
+        np.testing.assert_array_equal(rows[2][:3], values[8:11])
+        np.testing.assert_array_equal(rows[2][3], np.zeros(DIM, np.float32))
         stored = gallery.blocks()
         np.testing.assert_array_equal(norms[0], stored[0].half_sq_norms[4:8])
         np.testing.assert_array_equal(norms[2], [*stored[1].half_sq_norms, 0.0])
@@ -79,9 +82,9 @@ def test_float16_gallery_stores_rounded_values(tmp_path: Path) -> None:
     with Gallery.create(tmp_path / "g", dtype=GalleryDtype.FLOAT16) as gallery:
         gallery.add(["a", "b", "c"], values)
         stored = gallery.get(["a", "b", "c"])
-        assert gallery.blocks()[0].columns.dtype == np.float16
+        assert gallery.blocks()[0].rows.dtype == np.float16
     np.testing.assert_array_equal(stored, values.astype(np.float16).astype(np.float32))
-    assert (tmp_path / "g" / "vectors.bin").stat().st_size == DIM * 2048 * 2
+    assert (tmp_path / "g" / "templates.bin").stat().st_size == DIM * 16384 * 2
 
 
 def test_remove_moves_the_last_template_into_the_freed_slot(tmp_path: Path) -> None:
@@ -117,7 +120,10 @@ def test_saved_gallery_reopens_identical(tmp_path: Path) -> None:
         gallery.remove(["id-3", "id-17", "id-39"])
         gallery.replace(["id-5"], values[:1] * 2)
         ids, stored = gallery.ids, gallery.get(gallery.ids)
-        blocks = [(b.columns.copy(), b.half_sq_norms.copy()) for b in gallery.blocks()]
+        blocks = [
+            (b.rows.copy(), b.half_sq_norms.copy(), b.codes.copy(), b.terms.copy())
+            for b in gallery.blocks()
+        ]
     with Gallery.open(path) as reopened:
         assert (reopened.dim, reopened.dtype, reopened.block_size, reopened.id_bytes) == (
             DIM,
@@ -127,9 +133,11 @@ def test_saved_gallery_reopens_identical(tmp_path: Path) -> None:
         )
         assert reopened.ids == ids
         np.testing.assert_array_equal(reopened.get(ids), stored)
-        for (columns, norms), block in zip(blocks, reopened.blocks(), strict=True):
-            np.testing.assert_array_equal(block.columns, columns)
+        for (rows, norms, codes, terms), block in zip(blocks, reopened.blocks(), strict=True):
+            np.testing.assert_array_equal(block.rows, rows)
             np.testing.assert_array_equal(block.half_sq_norms, norms)
+            np.testing.assert_array_equal(block.codes, codes)
+            np.testing.assert_array_equal(block.terms, terms)
         reopened.add(["late"], values[:1])
         assert reopened.ids[-1] == "late"
 
@@ -251,9 +259,9 @@ def test_truncated_files_are_detected_on_open(tmp_path: Path) -> None:
     path = tmp_path / "g"
     with Gallery.create(path, block=4) as gallery:
         gallery.add(list("abcde"), _vectors(5))
-    with (path / "vectors.bin").open("r+b") as f:
+    with (path / "templates.bin").open("r+b") as f:
         f.truncate(100)
-    with pytest.raises(GalleryFileError, match=r"vectors\.bin holds 100 bytes"):
+    with pytest.raises(GalleryFileError, match=r"templates\.bin holds 100 bytes"):
         Gallery.open(path)
     (path / "gallery.json").write_text(json.dumps({"format": "other"}))
     with pytest.raises(GalleryFileError, match="not an egate-gallery header"):
@@ -322,8 +330,14 @@ class GalleryModel(RuleBasedStateMachine):
             expected = np.stack([self.model[i] for i in ids])
             np.testing.assert_array_equal(self.gallery.get(ids), expected)
             blocks = self.gallery.blocks()
-            columns = np.concatenate([b.columns for b in blocks], axis=1).T
-            np.testing.assert_array_equal(columns, expected)
+            rows = np.concatenate([b.rows for b in blocks])
+            np.testing.assert_array_equal(rows, expected)
+            # The codes follow every change: they are the codes of the stored values.
+            codes, terms = encode_templates(rows)
+            np.testing.assert_array_equal(
+                np.concatenate([b.codes for b in blocks], axis=1).T, codes
+            )
+            np.testing.assert_array_equal(np.concatenate([b.terms for b in blocks], axis=1), terms)
 
     def teardown(self) -> None:
         self.gallery.close()
@@ -337,3 +351,38 @@ TestGalleryModel.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+def test_a_version_1_gallery_is_upgraded_when_opened(tmp_path: Path) -> None:
+    # Version 1 stored each block's templates as (dim, block) columns in vectors.bin and had no
+    # codes. Written here byte for byte as that format did.
+    values, block, path = _vectors(11), 4, tmp_path / "g"
+    path.mkdir()
+    capacity = 3
+    columns = np.zeros((capacity, DIM, block), np.float16)
+    norms = np.zeros((capacity, block), np.float32)
+    ids = np.zeros(capacity * block, "S8")
+    stored = values.astype(np.float16)
+    for slot, row in enumerate(stored):
+        columns[slot // block, :, slot % block] = row
+        norms[slot // block, slot % block] = 0.5 * np.square(row.astype(np.float64)).sum()
+        ids[slot] = f"t{slot}".encode()
+    columns.tofile(path / "vectors.bin")
+    norms.tofile(path / "half_sq_norms.bin")
+    ids.tofile(path / "ids.bin")
+    header = {"format": "egate-gallery", "version": 1, "dim": DIM, "dtype": "float16"}
+    header |= {"block": block, "id_bytes": 8, "count": 11, "capacity_blocks": capacity}
+    (path / "gallery.json").write_text(json.dumps(header))
+    with Gallery.open(path) as gallery:
+        assert gallery.ids == [f"t{i}" for i in range(11)]
+        np.testing.assert_array_equal(gallery.get(gallery.ids), stored.astype(np.float32))
+        codes, terms = encode_templates(stored)
+        blocks = gallery.blocks()
+        np.testing.assert_array_equal(np.concatenate([b.codes for b in blocks], axis=1).T, codes)
+        np.testing.assert_array_equal(np.concatenate([b.terms for b in blocks], axis=1), terms)
+        hits = Searcher(gallery).search(values[[3]], k=1)
+        assert [h.id for h in hits[0]] == ["t3"]
+    assert json.loads((path / "gallery.json").read_text())["version"] == 2
+    assert not (path / "vectors.bin").exists()
+    with Gallery.open(path) as reopened:
+        np.testing.assert_array_equal(reopened.get(["t10"]), stored[10:].astype(np.float32))

@@ -114,19 +114,22 @@ def test_exact_ties_go_to_the_lower_slot_across_blocks(tmp_path: Path) -> None:
 
 
 def test_neighbours_packed_into_a_few_groups_come_back_exactly(tmp_path: Path) -> None:
-    # Search keeps the groups of 16 consecutive slots with the best maxima and re-ranks their
-    # members: 35 near copies of the query straddle group and block edges, one more sits in
+    # A batch search keeps groups of 16 consecutive slots by their best approximate score and
+    # re-ranks their members, rescanning a run whose returned groups may not hold all: 35 near
+    # copies of the query straddle group and block edges, one more sits in
     # the partly filled (padded) last block, and every k must still match the reference.
     rng = np.random.default_rng(12)
     values = rng.normal(0, 0.12, (1000, DIM)).astype(np.float32)
     query = values[500].copy()
     values[50:85] = query + rng.normal(0, 0.002, (35, DIM)).astype(np.float32)
     values[997] = query + np.float32(0.0001)
+    batch = np.stack([query, values[60], values[3]])  # a batch takes the other graph
     with _gallery(tmp_path / "g", values, block=64) as gallery:
         searcher = Searcher(gallery)
-        for k in (1, 2, 16, 17, 37, 40):
+        for k in (1, 2, 16, 17, 37, 40, 2, 1):  # wider, then narrower than the last search
             hits = searcher.search(query[None], k=k)
             assert_same(hits, reference(values, query[None], k), gallery.ids)
+            assert_same(searcher.search(batch, k=k), reference(values, batch, k), gallery.ids)
         assert [h.id for h in searcher.search(query[None], k=2)[0]] == ["g500", "g997"]
 
 

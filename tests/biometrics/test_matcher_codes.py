@@ -1,0 +1,115 @@
+"""The 8-bit codes and their error bounds: the scan graph's approximate scores, run by ONNX
+Runtime, stay within the bound of the true float64 scores for any templates and queries the
+matcher accepts, in both graph kinds (one query, a batch)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from biometrics.matcher.codes import (
+    NEG_HALF_SQ_NORM,
+    SCALE,
+    ZERO_SUM,
+    encode_queries,
+    encode_templates,
+    rounding_bound,
+)
+from biometrics.matcher.graphs import code_search_graph
+from biometrics.matcher.vectors import MAX_ABS_VALUE
+
+
+def approximate_scores(templates: np.ndarray, queries: np.ndarray, *, single: bool) -> np.ndarray:
+    """(B, n) approximate scores from the scan graph itself (group 1, k = n: every score)."""
+    codes, terms = encode_templates(templates)
+    coded = encode_queries(queries)
+    graph = code_search_graph(templates.shape[1], blocks=1, group=1, single=single)
+    session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    feed = {
+        "queries": coded.codes,
+        "scale": np.array(coded.scale, np.float32),
+        "k": np.array([len(templates)], np.int64),
+        "codes0": np.ascontiguousarray(codes.T),
+        "scales0": terms[SCALE],
+        "neg_half_sq_norms0": terms[NEG_HALF_SQ_NORM],
+    }
+    if single:
+        feed["zero_sums0"] = terms[ZERO_SUM]
+    values, order = session.run(None, feed)
+    scores = np.empty_like(values, dtype=np.float64)
+    np.put_along_axis(scores, order, values, axis=1)
+    return scores
+
+
+def error_bounds(templates: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """(B, n) the bound the search uses, per template (the search takes a run's largest)."""
+    _, terms = encode_templates(templates)
+    coded = encode_queries(queries)
+    half = -terms[NEG_HALF_SQ_NORM].astype(np.float64)
+    rounding = rounding_bound(templates.shape[1], coded.norms[:, None], half)
+    return coded.errors[:, None] * terms[2] + coded.norms[:, None] * terms[3] + rounding
+
+
+def true_scores(templates: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    g, q = templates.astype(np.float64), queries.astype(np.float64)
+    return q @ g.T - 0.5 * np.square(g).sum(axis=1)
+
+
+elements = st.one_of(
+    st.floats(-1, 1, width=32),
+    st.floats(-MAX_ABS_VALUE, MAX_ABS_VALUE, width=32),
+    st.sampled_from([0.0, -0.0, 1e-30, -1e-30, 1.0, -1.0, MAX_ABS_VALUE]),
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    dim=st.integers(1, 160),
+    n=st.integers(1, 40),
+    b=st.integers(1, 6),
+    data=st.data(),
+)
+def test_approximate_scores_lie_within_the_bound(
+    dim: int, n: int, b: int, data: st.DataObject
+) -> None:
+    templates = data.draw(hnp.arrays(np.float32, (n, dim), elements=elements))
+    queries = data.draw(hnp.arrays(np.float32, (b, dim), elements=elements))
+    truth = true_scores(templates, queries)
+    bound = error_bounds(templates, queries)
+    for single in [True, False] if b == 1 else [False]:
+        approx = approximate_scores(templates, queries, single=single)
+        assert np.all(np.abs(approx - truth) <= bound), (
+            single,
+            np.max(np.abs(approx - truth) - bound),
+        )
+
+
+def test_the_bound_is_tight_enough_to_prune_on_descriptors() -> None:
+    # 128-d unit vectors, like dlib descriptors: the bound must be a small fraction of the
+    # spread of scores, or the search would re-rank most of the gallery.
+    rng = np.random.default_rng(0)
+    templates = rng.standard_normal((2000, 128)).astype(np.float32)
+    templates /= np.linalg.norm(templates, axis=1, keepdims=True)
+    queries = templates[:8] + rng.normal(0, 0.01, (8, 128)).astype(np.float32)
+    bound = error_bounds(templates, queries)
+    spread = true_scores(templates, queries).std()
+    assert bound.max() < 0.35 * spread
+    single = approximate_scores(templates, queries[:1], single=True)
+    batch = approximate_scores(templates, queries, single=False)
+    np.testing.assert_allclose(single[0], batch[0], atol=2 * bound.max())
+
+
+def test_codes_of_known_values() -> None:
+    templates = np.array([[1.0, -0.5, 0.25, 0.0], [0.0, 0.0, 0.0, 0.0]], np.float32)
+    codes, terms = encode_templates(templates)
+    np.testing.assert_array_equal(codes, [[127, -64, 32, 0], [0, 0, 0, 0]])
+    assert terms[SCALE, 0] == np.float32(1 / 127)
+    assert terms[SCALE, 1] == 1.0  # a zero template: any scale, codes zero, score exact
+    assert terms[ZERO_SUM, 0] == 128 * (127 - 64 + 32)
+    np.testing.assert_allclose(terms[NEG_HALF_SQ_NORM], [-0.5 * (1 + 0.25 + 0.0625), 0.0])
+    coded = encode_queries(np.array([[0.5, -0.25, 0.0, 0.125]], np.float32))
+    np.testing.assert_array_equal(coded.codes, [[128 + 127, 128 - 64, 128, 128 + 32]])
+    assert coded.scale == np.float32(0.5 / 127)
