@@ -38,6 +38,8 @@ TERM_ROWS = 5
 # terms errs by at most ~n * 2^-24 of its absolute sum (Higham's gamma_n), every other step of
 # the graph by 2^-24. 1e-4 covers d <= ~800 with a wide margin and costs ~1% of a bound.
 ROUNDING = 1e-4
+# Smallest scale used: float32's smallest normal number (below it, scales lose precision).
+_TINY_SCALE = float(np.finfo(np.float32).tiny)
 # Stored bounds are rounded up by this factor, beyond float32's 6e-8 relative rounding.
 ROUND_UP = 1.0 + 1e-6
 
@@ -60,12 +62,16 @@ def encode_templates(
 
     Returns (n, dim) int8 codes and (TERM_ROWS, n) float32 terms: the scale s, ZERO_POINT *
     sum(c), s*|c| and |g - s*c| (both rounded up), and -|g|^2/2. A zero template gets scale 1
-    and zero codes, so its approximate score is exact.
+    and zero codes, so its approximate score is exact (so does one too small for a normal
+    float32 scale, whose whole value is then the residual).
     """
     g = np.asarray(stored, np.float64)
     top = np.abs(g).max(axis=1) if g.shape[1] else np.zeros(len(g))
     # The graph multiplies by the float32 scale, so codes and residuals are taken against it.
-    scale = np.where(top > 0, top / CODE_MAX, 1.0).astype(np.float32).astype(np.float64)
+    # A template too small for a normal float32 scale (|g_j| < ~1.5e-36) is coded as zero; its
+    # residual, all of it, is then in the bound.
+    scale = np.where(top / CODE_MAX >= _TINY_SCALE, top / CODE_MAX, 1.0)
+    scale = scale.astype(np.float32).astype(np.float64)
     codes = np.clip(np.rint(g / scale[:, None]), -CODE_MAX, CODE_MAX)
     residual = np.sqrt(np.square(g - scale[:, None] * codes).sum(axis=1))
     terms = np.empty((TERM_ROWS, len(g)), np.float32)
@@ -93,7 +99,7 @@ def encode_queries(queries: npt.NDArray[np.float32]) -> QueryCodes:
     its left operand): max |q_j| over the batch / 127."""
     q = queries.astype(np.float64)
     top = float(np.abs(q).max()) if q.size else 0.0
-    scale = np.float32(top / CODE_MAX if top > 0 else 1.0)
+    scale = np.float32(top / CODE_MAX if top / CODE_MAX >= _TINY_SCALE else 1.0)
     n = np.clip(np.rint(q / float(scale)), -CODE_MAX, CODE_MAX)
     errors = np.sqrt(np.square(q - float(scale) * n).sum(axis=1)) * ROUND_UP
     return QueryCodes(

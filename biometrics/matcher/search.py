@@ -148,7 +148,7 @@ class Searcher:
         self._copies: dict[int, tuple[int, Any, int]] = {}
         # Per block index: (version, largest s|c|, |g - s*c|, |g|^2/2).
         self._maxima: dict[int, tuple[int, float, float, float]] = {}
-        # Per graph kind: groups a run returned in the last searches (see _search).
+        # Per graph kind: groups each run returns on a search's first scan (see _search).
         self._needed: dict[str, int] = {}
         # (gallery version, runs): remade only when the gallery changes.
         self._plan: tuple[int, list[_Run]] | None = None
@@ -225,7 +225,6 @@ class Searcher:
             ]
             if not again:
                 break
-            self._needed[kind] = 0  # this search outgrew the last one's count
             for r in again:
                 want[r] = min(2 * want[r], groups[r])
             more = self._scan(q, coded, kind, runs, want, again)
@@ -240,11 +239,12 @@ class Searcher:
         )
         upper = scores + errors
         # Start the next search of this kind with a quarter more groups a run than this one
-        # needed in its fullest run, so that a stream of similar queries scans once.
+        # needed in its fullest run, or 90% of the last start, whichever is more: a stream of
+        # similar queries scans once, and one search with a large k is forgotten in a few dozen.
         reached = upper >= reach[:, None]
         per_run = np.split(reached, np.cumsum(want)[:-1], axis=1)
         needed = max(int(part.sum(axis=1).max()) for part in per_run)
-        self._needed[kind] = max(self._needed.get(kind, 0), int(needed * 1.25) + 1)
+        self._needed[kind] = max(int(needed * 1.25) + 1, int(0.9 * self._needed.get(kind, 0)))
         if upper.shape[1] > k and np.count_nonzero(reached) > 2 * k * len(q):
             reach = np.maximum(reach, self._refined_reach(q, upper, firsts, group, k))
         rows, columns = np.nonzero(upper >= reach[:, None])
