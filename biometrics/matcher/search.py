@@ -238,13 +238,15 @@ class Searcher:
             axis=1,
         )
         upper = scores + errors
-        # Start the next search of this kind with a quarter more groups a run than this one
-        # needed in its fullest run, or 90% of the last start, whichever is more: a stream of
-        # similar queries scans once, and one search with a large k is forgotten in a few dozen.
+        # Start the next search of this kind with half as many groups a run again as this one
+        # needed in its fullest run, or 99% of the last start, whichever is more: the need
+        # varies from query to query, and a second scan runs on one core (with 90% and a
+        # quarter more, one-query searches of 100k templates scanned twice ~1 time in 5), while
+        # one search with a large k is forgotten within a few hundred.
         reached = upper >= reach[:, None]
         per_run = np.split(reached, np.cumsum(want)[:-1], axis=1)
         needed = max(int(part.sum(axis=1).max()) for part in per_run)
-        self._needed[kind] = max(int(needed * 1.25) + 1, int(0.9 * self._needed.get(kind, 0)))
+        self._needed[kind] = max(int(needed * 1.5) + 2, int(0.99 * self._needed.get(kind, 0)))
         if upper.shape[1] > k and np.count_nonzero(reached) > 2 * k * len(q):
             reach = np.maximum(reach, self._refined_reach(q, upper, firsts, group, k))
         rows, columns = np.nonzero(upper >= reach[:, None])
