@@ -86,12 +86,11 @@ def encode_templates(
 @dataclass(frozen=True)
 class QueryCodes:
     """A batch of queries cut to codes: `codes` (B, dim) uint8 (n + ZERO_POINT), `scale` the
-    batch's float32 scale t, `errors` (B,) float64 |q - t*n| and `norms` (B,) float64 |q|."""
+    batch's float32 scale t and `errors` (B,) float64 |q - t*n|."""
 
     codes: npt.NDArray[np.uint8]
     scale: np.float32
     errors: npt.NDArray[np.float64]
-    norms: npt.NDArray[np.float64]
 
 
 def encode_queries(queries: npt.NDArray[np.float32]) -> QueryCodes:
@@ -102,6 +101,4 @@ def encode_queries(queries: npt.NDArray[np.float32]) -> QueryCodes:
     scale = np.float32(top / CODE_MAX if top / CODE_MAX >= _TINY_SCALE else 1.0)
     n = np.clip(np.rint(q / float(scale)), -CODE_MAX, CODE_MAX)
     errors = np.sqrt(np.square(q - float(scale) * n).sum(axis=1)) * ROUND_UP
-    return QueryCodes(
-        (n + ZERO_POINT).astype(np.uint8), scale, errors, np.sqrt(np.square(q).sum(axis=1))
-    )
+    return QueryCodes((n + ZERO_POINT).astype(np.uint8), scale, errors)

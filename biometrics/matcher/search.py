@@ -200,7 +200,7 @@ class Searcher:
     ) -> list[list[Hit]]:
         runs = self._current_runs()
         kind = self._kind(len(q))
-        group = 1 if kind == "single" else self.group
+        group = self._group(kind)
         groups = [-(-run.templates // group) for run in runs]
         coded = encode_queries(q) if kind != "float" else None
         bounds = self._error_bounds(q, coded, runs)
@@ -283,6 +283,11 @@ class Searcher:
             return "float"
         return "single" if queries == 1 else "batch"
 
+    def _group(self, kind: str) -> int:
+        """Templates a scan's selection ranks together: one query ranks templates (TopK over a
+        run costs little beside its scan), batches rank groups (see graphs.search_graph)."""
+        return 1 if kind == "single" else self.group
+
     def _error_bounds(
         self, q: npt.NDArray[np.float32], coded: QueryCodes | None, runs: list[_Run]
     ) -> npt.NDArray[np.float64]:
@@ -293,7 +298,7 @@ class Searcher:
         if coded is not None:
             code_norm = np.array([run.code_norm for run in runs])
             residual = np.array([run.residual for run in runs])
-            bounds += coded.errors[:, None] * code_norm + coded.norms[:, None] * residual
+            bounds += coded.errors[:, None] * code_norm + norms * residual
         return bounds
 
     def _session(self, kind: str, blocks: int) -> Any:
@@ -307,12 +312,11 @@ class Searcher:
                     group=self.group,
                 )
             else:
-                single = kind == "single"
                 graph = code_search_graph(
                     self.gallery.dim,
                     blocks=blocks,
-                    group=1 if single else self.group,
-                    single=single,
+                    group=self._group(kind),
+                    single=kind == "single",
                 )
             session = self._ort.InferenceSession(
                 graph.SerializeToString(), self._options, providers=self._providers
@@ -510,7 +514,9 @@ class Searcher:
         slots = starts[:, None] + np.arange(group)
         valid = slots < len(self.gallery)  # not the last block's padding
         if valid.sum() > k * len(q):
-            valid &= _within_reach(q, rows, templates, halves, valid, k)
+            # Only members whose upper bound reaches their query's k-th best lower bound.
+            lower, upper = _member_bounds(q, rows, templates, halves, valid)
+            valid &= upper >= _kth_by_query(rows, lower, len(q), k)[rows][:, None]
         members, offsets = np.nonzero(valid)
         owners, chosen = rows[members], slots[members, offsets]
         vectors = templates[members, offsets]
@@ -528,22 +534,6 @@ class Searcher:
                 [Hit(i, float(d)) for i, d in zip(ids, distances[best].tolist(), strict=True)]
             )
         return hits
-
-
-def _within_reach(
-    q: npt.NDArray[np.float32],
-    rows: npt.NDArray[np.intp],
-    templates: npt.NDArray[np.float32],
-    halves: npt.NDArray[np.float32],
-    valid: npt.NDArray[np.bool_],
-    k: int,
-) -> npt.NDArray[np.bool_]:
-    """(m, g) which members of the kept groups (m, g, dim), group i kept for query rows[i],
-    may be among their query's k nearest: those whose upper bound reaches the k-th best lower
-    bound of the query's valid members."""
-    lower, upper = _member_bounds(q, rows, templates, halves, valid)
-    result: npt.NDArray[np.bool_] = upper >= _kth_by_query(rows, lower, len(q), k)[rows][:, None]
-    return result
 
 
 def _member_bounds(

@@ -49,8 +49,9 @@ def error_bounds(templates: np.ndarray, queries: np.ndarray) -> np.ndarray:
     _, terms = encode_templates(templates)
     coded = encode_queries(queries)
     half = -terms[NEG_HALF_SQ_NORM].astype(np.float64)
-    rounding = rounding_bound(templates.shape[1], coded.norms[:, None], half)
-    return coded.errors[:, None] * terms[2] + coded.norms[:, None] * terms[3] + rounding
+    norms = np.sqrt(np.square(queries.astype(np.float64)).sum(axis=1))[:, None]
+    rounding = rounding_bound(templates.shape[1], norms, half)
+    return coded.errors[:, None] * terms[2] + norms * terms[3] + rounding
 
 
 def true_scores(templates: np.ndarray, queries: np.ndarray) -> np.ndarray:
