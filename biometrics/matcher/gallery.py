@@ -321,21 +321,15 @@ class Gallery:
         blocks, columns = np.divmod(slots, self.block_size)
         return np.asarray(self._vectors[blocks, columns], np.float32).reshape(-1, self.dim)
 
-    def runs_at(
-        self, firsts: npt.NDArray[np.int64], length: int
+    def templates_at(
+        self, slots: npt.NDArray[np.int64]
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-        """(n, length, dim) float32 stored templates and (n, length) float32 |g|^2/2 of slots
-        first .. first+length-1 for each first; `length` divides the block size and each first
-        is a multiple of it. Slots past the last template (to the end of its block) hold
-        zeros."""
-        blocks, columns = np.divmod(np.asarray(firsts, np.int64), self.block_size)
-        runs = columns // length
-        per_block = self.block_size // length
-        vectors = self._vectors.reshape(self._capacity, per_block, length, self.dim)
-        norms = self._norms.reshape(self._capacity, per_block, length)
+        """(n, dim) float32 stored templates and (n,) float32 |g|^2/2 of the given slots
+        (0 <= slot < len): what a search re-ranks."""
+        blocks, columns = np.divmod(np.asarray(slots, np.int64), self.block_size)
         return (
-            np.asarray(vectors[blocks, runs], np.float32),
-            np.asarray(norms[blocks, runs], np.float32),
+            np.asarray(self._vectors[blocks, columns], np.float32).reshape(-1, self.dim),
+            np.asarray(self._norms[blocks, columns], np.float32).reshape(-1),
         )
 
     def blocks(self) -> list[Block]:

@@ -81,7 +81,8 @@ def search_graph(dim: int, *, float16: bool, blocks: int = 1, group: int = 1) ->
     row (+inf for padding rows, which then never win). The blocks' templates are cut into
     consecutive groups of `group`, numbered across the blocks in order. Outputs:
     ``scores`` (B, k) float32, the best groups' largest ``q.g - |g|^2/2``, in descending order,
-    and ``groups`` (B, k) int64, their numbers (ONNX TopK breaks ties by the lower number).
+    ``groups`` (B, k) int64, their numbers (ONNX TopK breaks ties by the lower number), and
+    when `group` > 1 ``members`` (B, k, group) float32, the scores of those groups' members.
 
     Ranking groups by their best score instead of templates by score keeps TopK off the (B, C)
     score matrix: one ReduceMax pass over it (vectorised, ~0.15 ns a score) then a TopK over
@@ -194,7 +195,14 @@ def _best_groups_model(
     name: str,
 ) -> onnx.ModelProto:
     """Append to a graph that leaves ``all_scores{i}`` (B, C_i) per block: per block the
-    maxima of consecutive groups of `group`, then the ``k`` best over all blocks."""
+    maxima of consecutive groups of `group`, then the ``k`` best over all blocks (outputs
+    ``scores`` and ``groups``) and, when `group` > 1, ``members`` (B, k, group): the scores of
+    the returned groups' members, so the caller can keep single templates, not whole groups.
+
+    The members are gathered per block from its (B * C_i / group, group) view: a returned
+    group number minus the block's first group number is a row of that view when it falls in
+    the block, and ``Where`` keeps the block's row for the groups that do.
+    """
     inputs = [*inputs, helper.make_tensor_value_info("k", TensorProto.INT64, [1])]
     maxima = [f"all_scores{i}" for i in range(blocks)]
     if group > 1:
@@ -223,4 +231,61 @@ def _best_groups_model(
         helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["B", "K"]),
         helper.make_tensor_value_info("groups", TensorProto.INT64, ["B", "K"]),
     ]
+    if group > 1:
+        nodes += _gather_members(maxima, group)
+        outputs.append(
+            helper.make_tensor_value_info("members", TensorProto.FLOAT, ["B", "K", group])
+        )
     return _model(helper.make_graph(nodes, name, inputs, outputs))
+
+
+def _gather_members(maxima: list[str], group: int) -> list[onnx.NodeProto]:
+    """Nodes that leave ``members`` (B, k, group): for each returned group number in
+    ``groups`` (B, k), the scores of its members, from the blocks' ``grouped{i}``
+    (B, C_i / group, group) whose maxima are ``maxima[i]`` (B, C_i / group)."""
+    nodes = [
+        _constant("zero", TensorProto.INT64, [], [0]),
+        _constant("one", TensorProto.INT64, [], [1]),
+        _constant("axis_1", TensorProto.INT64, [1], [1]),
+        _constant("rows_shape", TensorProto.INT64, [2], [-1, group]),
+        helper.make_node("Shape", [maxima[0]], ["queries_1"], start=0, end=1),
+        helper.make_node("Squeeze", ["queries_1"], ["queries_n"]),
+        helper.make_node("Range", ["zero", "queries_n", "one"], ["query_numbers"]),
+        helper.make_node("Unsqueeze", ["query_numbers", "axis_1"], ["query_column"]),
+    ]
+    if len(maxima) > 1:
+        nodes.append(_constant("axis_2", TensorProto.INT64, [1], [2]))
+    offset = "zero"
+    for i, block_maxima in enumerate(maxima):
+        local, inside = f"local{i}", f"inside{i}"
+        nodes += [
+            # Groups in this block, and the returned numbers relative to its first.
+            helper.make_node("Shape", [block_maxima], [f"count{i}_1"], start=1, end=2),
+            helper.make_node("Squeeze", [f"count{i}_1"], [f"count{i}"]),
+            helper.make_node("Sub", ["groups", offset], [local]),
+            helper.make_node("GreaterOrEqual", [local, "zero"], [f"from{i}"]),
+            helper.make_node("Less", [local, f"count{i}"], [f"below{i}"]),
+            helper.make_node("And", [f"from{i}", f"below{i}"], [inside]),
+            helper.make_node("Where", [inside, local, "zero"], [f"clipped{i}"]),
+            # Row of the (B * count, group) view: query * count + local group.
+            helper.make_node("Mul", ["query_column", f"count{i}"], [f"row_base{i}"]),
+            helper.make_node("Add", [f"row_base{i}", f"clipped{i}"], [f"rows{i}"]),
+            helper.make_node("Reshape", [f"grouped{i}", "rows_shape"], [f"flat{i}"]),
+            helper.make_node("Gather", [f"flat{i}", f"rows{i}"], [f"gathered{i}"], axis=0),
+        ]
+        if i == 0:
+            nodes.append(helper.make_node("Identity", ["gathered0"], ["members_0"]))
+        else:
+            nodes += [
+                helper.make_node("Unsqueeze", [inside, "axis_2"], [f"inside{i}_3"]),
+                helper.make_node(
+                    "Where",
+                    [f"inside{i}_3", f"gathered{i}", f"members_{i - 1}"],
+                    [f"members_{i}"],
+                ),
+            ]
+        if i + 1 < len(maxima):
+            nodes.append(helper.make_node("Add", [offset, f"count{i}"], [f"offset{i + 1}"]))
+            offset = f"offset{i + 1}"
+    nodes.append(helper.make_node("Identity", [f"members_{len(maxima) - 1}"], ["members"]))
+    return nodes

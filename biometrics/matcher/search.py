@@ -8,14 +8,16 @@ gallery's bytes; on CUDA it multiplies the float blocks resident on the device
 (`graphs.search_graph`). Either way every approximate score comes with a bound on its error
 (the codes' quantisation bound, or float32 rounding), per run and query.
 
-The selection then makes the result exact: T, the k-th best lower bound among the returned
-groups, is a score that at least k templates reach, so every template of the true top k (and
-every template tied with the k-th) lies in a group whose upper bound reaches T. A run that
+The selection then makes the result exact. The graph returns, beside each returned group's
+best score, the approximate scores of all its members, so every member has an interval that
+holds its true score. T, the k-th best lower bound among them, is a score that at least k
+templates reach, so every template of the true top k (and every template tied with the k-th)
+is a member whose upper bound reaches T, in a group whose upper bound reaches T. A run that
 returned only part of its groups and whose last one still reaches T is scanned again for more.
-The members of every group that reaches T are re-ranked with true float64 Euclidean distances
-on the stored templates (not the cancellation-prone |q|^2+|g|^2-2q.g), ties (equal float64
-distances) to the lower gallery slot, as a stable sort of the distances would. So the top k is
-the float64 reference's, whatever the data.
+Only the members whose upper bound reaches T (a few dozen a query) are read from the stored
+templates and re-ranked with true float64 Euclidean distances (not the cancellation-prone
+|q|^2+|g|^2-2q.g), ties (equal float64 distances) to the lower gallery slot, as a stable sort
+of the distances would. So the top k is the float64 reference's, whatever the data.
 
 On the CUDA provider every block is copied to the device once (an OrtValue per block, refreshed
 only when the gallery changes that block) and bound with IOBinding; a search moves only the
@@ -64,6 +66,12 @@ GROUP = 16
 MAX_RUN_QUERIES = 1024
 # Queries re-ranked together: bounds the gathered members.
 RERANK_QUERIES = 128
+# Kept templates re-ranked in float64 straight away: up to DIRECT_MEMBERS a query per k, or
+# DIRECT_FLOOR in all. Beyond that a float32 prefilter pays for itself: at B = 64 and 100k
+# templates a query keeps ~60, of which the prefilter passes ~10; a one-query search keeps
+# ~50, where the prefilter cost more than float64 on all of them.
+DIRECT_MEMBERS = 2
+DIRECT_FLOOR = 256
 # Templates per ONNX run (in whole gallery blocks, at least one): TopK costs ~3 us a query row
 # whatever its length, so at B = 64 runs of 16,384 templates spent ~8% of the search in TopK;
 # 65,536 spend 2%.
@@ -213,10 +221,11 @@ class Searcher:
             sq = np.square(q.astype(np.float64)).sum(axis=1)
             floor = 0.5 * (sq - threshold**2) - 1e-9 * (sq + threshold**2 + 1.0)
         while True:
-            scores = np.concatenate([out[0] for out in outputs], axis=1).astype(np.float64)
             run_of = np.repeat(np.arange(len(runs)), [out[0].shape[1] for out in outputs])
             errors = bounds[:, run_of]
-            reach = np.maximum(_kth_largest(scores - errors, k), floor)
+            maxima = np.concatenate([out[0] for out in outputs], axis=1).astype(np.float64)
+            members = np.concatenate([_members(out) for out in outputs], axis=1)
+            reach = np.maximum(_member_reach(maxima, members, errors, k), floor)
             again = [
                 r
                 for r in range(len(runs))
@@ -230,52 +239,37 @@ class Searcher:
             more = self._scan(q, coded, kind, runs, want, again)
             for r, out in zip(again, more, strict=True):
                 outputs[r] = out
+        # Start the next search of this kind with half as many groups a run again as this one
+        # needed in its fullest run, or 99% of the last start, whichever is more: the need
+        # varies from query to query, and a second scan runs on one core (with 90% and a
+        # quarter more, one-query searches of 100k templates scanned twice ~1 time in 5), while
+        # one search with a large k is forgotten within a few hundred.
+        reached = maxima + errors >= reach[:, None]
+        per_run = np.split(reached, np.cumsum(want)[:-1], axis=1)
+        needed = max(int(part.sum(axis=1).max()) for part in per_run)
+        self._needed[kind] = max(int(needed * 1.5) + 2, int(0.99 * self._needed.get(kind, 0)))
+        # The templates that may belong in the top k: the members, of the groups that reach T,
+        # whose own upper bound reaches T.
+        rows, columns = np.nonzero(reached)
         firsts = np.concatenate(
             [
                 out[1] * group + run.blocks[0].first_slot
                 for run, out in zip(runs, outputs, strict=True)
             ],
             axis=1,
-        )
-        upper = scores + errors
-        # Start the next search of this kind with half as many groups a run again as this one
-        # needed in its fullest run, or 99% of the last start, whichever is more: the need
-        # varies from query to query, and a second scan runs on one core (with 90% and a
-        # quarter more, one-query searches of 100k templates scanned twice ~1 time in 5), while
-        # one search with a large k is forgotten within a few hundred.
-        reached = upper >= reach[:, None]
-        per_run = np.split(reached, np.cumsum(want)[:-1], axis=1)
-        needed = max(int(part.sum(axis=1).max()) for part in per_run)
-        self._needed[kind] = max(int(needed * 1.5) + 2, int(0.99 * self._needed.get(kind, 0)))
-        if upper.shape[1] > k and np.count_nonzero(reached) > 2 * k * len(q):
-            reach = np.maximum(reach, self._refined_reach(q, upper, firsts, group, k))
-        rows, columns = np.nonzero(upper >= reach[:, None])
-        starts = firsts[rows, columns]
+        )[rows, columns]
+        upper = members[rows, columns] + errors[rows, columns][:, None]
+        within, offsets = np.nonzero(upper >= reach[rows][:, None])
+        rows, slots = rows[within], firsts[within] + offsets
+        # Not the last block's padding (kept, at -inf, when fewer than k templates exist).
+        real = slots < len(self.gallery)
+        rows, slots = rows[real], slots[real]
         hits: list[list[Hit]] = []
         for row in range(0, len(q), RERANK_QUERIES):
             kept = (rows >= row) & (rows < row + RERANK_QUERIES)
             part = q[row : row + RERANK_QUERIES]
-            hits += self._rerank(part, rows[kept] - row, starts[kept], group, k, threshold)
+            hits += self._rerank(part, rows[kept] - row, slots[kept], k, threshold)
         return hits
-
-    def _refined_reach(
-        self,
-        q: npt.NDArray[np.float32],
-        upper: npt.NDArray[np.float64],
-        firsts: npt.NDArray[np.int64],
-        group: int,
-        k: int,
-    ) -> npt.NDArray[np.float64]:
-        """A higher reach from each query's k most promising groups: the k-th best float32
-        lower bound of their members. The kept window then shrinks from twice the scan's error
-        bound to about once (a 100k search of unit vectors keeps ~26 groups a query, not ~62)."""
-        columns = np.argpartition(-upper, k - 1, axis=1)[:, :k]
-        rows = np.repeat(np.arange(len(q)), k)
-        starts = firsts[rows, columns.ravel()]
-        templates, halves = self.gallery.runs_at(starts, group)
-        valid = starts[:, None] + np.arange(group) < len(self.gallery)
-        lower, _ = _member_bounds(q, rows, templates, halves, valid)
-        return _kth_by_query(rows, lower, len(q), k)
 
     def _kind(self, queries: int) -> str:
         """The scan's graph: float templates on a device, else codes for one query or many."""
@@ -325,15 +319,20 @@ class Searcher:
         return session
 
     def _split(self, blocks: list[Block]) -> list[list[Block]]:
-        """Consecutive full blocks in runs of about RUN_TEMPLATES, as even as possible and
-        a multiple of `threads` in number (so the workers finish together); the partly filled
-        last block on its own."""
+        """Consecutive blocks in runs of about RUN_TEMPLATES, as even as possible and a
+        multiple of `threads` in number (so the workers finish together). The partly filled
+        last block joins the last run: on its own it was one more ONNX run, ~50 us at the end
+        of a 100k one-query search that the other worker sat out."""
         full = [b for b in blocks if b.rows.shape[0] == self.gallery.block_size]
         count = -(-len(full) // max(1, RUN_TEMPLATES // self.gallery.block_size))
         count = min(len(full), -(-count // self.threads) * self.threads)
         bounds = [len(full) * i // count for i in range(count + 1)] if full else [0]
         runs = [full[a:b] for a, b in itertools.pairwise(bounds)]
-        return runs + [[b] for b in blocks[len(full) :]]
+        rest = blocks[len(full) :]
+        if runs:
+            runs[-1] = runs[-1] + rest
+            return runs
+        return [rest]
 
     def _current_runs(self) -> list[_Run]:
         """The gallery's runs, made again only after the gallery changed."""
@@ -411,14 +410,17 @@ class Searcher:
                     return
                 results[index] = sessions[index].run(None, feeds[index])
 
-        workers = min(self.threads, len(feeds))
-        if workers <= 1:
+        # The calling thread works too: waking a pool thread took 20-100 us on a 2-core VM,
+        # and the caller would only have waited.
+        helpers = min(self.threads, len(feeds)) - 1
+        if helpers > 0 and self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="egate-search")
+        futures = [self._pool.submit(work) for _ in range(helpers)] if self._pool else []
+        try:
             work()
-            return results
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="egate-search")
-        for future in [self._pool.submit(work) for _ in range(workers)]:
-            future.result()
+        finally:
+            for future in futures:
+                future.result()
         return results
 
     def _host_codes(self, block: Block) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]:
@@ -476,8 +478,8 @@ class Searcher:
                 columns, norms = self._device_block(block, device)
                 binding.bind_ortvalue_input(f"block{i}", columns)
                 binding.bind_ortvalue_input(f"half_sq_norms{i}", norms)
-            binding.bind_output("scores", "cpu")
-            binding.bind_output("groups", "cpu")
+            for output in session.get_outputs():
+                binding.bind_output(output.name, "cpu")
             session.run_with_iobinding(binding)
             results.append(binding.copy_outputs_to_cpu())
         return results
@@ -501,55 +503,74 @@ class Searcher:
         self,
         q: npt.NDArray[np.float32],
         rows: npt.NDArray[np.intp],
-        starts: npt.NDArray[np.int64],
-        group: int,
+        slots: npt.NDArray[np.int64],
         k: int,
         threshold: float | None,
     ) -> list[list[Hit]]:
-        """Per query: the members of its kept groups, scored in float32 (each within its
-        rounding bound), then true float64 distances of those whose bound reaches the k-th
-        best lower bound, and the k nearest, ties to the lower slot (a stable sort of the
-        distances)."""
-        templates, halves = self.gallery.runs_at(starts, group)  # (m, g, dim), (m, g)
-        slots = starts[:, None] + np.arange(group)
-        valid = slots < len(self.gallery)  # not the last block's padding
-        if valid.sum() > k * len(q):
-            # Only members whose upper bound reaches their query's k-th best lower bound.
-            lower, upper = _member_bounds(q, rows, templates, halves, valid)
-            valid &= upper >= _kth_by_query(rows, lower, len(q), k)[rows][:, None]
-        members, offsets = np.nonzero(valid)
-        owners, chosen = rows[members], slots[members, offsets]
-        vectors = templates[members, offsets]
-        diff = vectors.astype(np.float64) - q.astype(np.float64)[owners]
+        """Per query: the kept templates (slots[i] kept for query rows[i], rows ascending),
+        and among them the k nearest by true float64 distance, ties to the lower slot (a
+        stable sort of the distances). Where many are kept (near-duplicate templates), they
+        are first scored in float32, each within its rounding bound, and only those whose
+        bound reaches the k-th best lower bound go on to float64."""
+        templates, halves = self.gallery.templates_at(slots)
+        if len(slots) > max(DIRECT_MEMBERS * k * len(q), DIRECT_FLOOR):
+            lower, upper = _float32_bounds(q, rows, templates, halves)
+            chosen = upper >= _kth_by_query(rows, lower, len(q), k)[rows]
+            rows, slots, templates = rows[chosen], slots[chosen], templates[chosen]
+        diff = templates.astype(np.float64) - q.astype(np.float64)[rows]
         distances = np.sqrt(np.square(diff).sum(axis=1))
-        order = np.lexsort((chosen, distances, owners))
-        bounds = np.searchsorted(owners[order], np.arange(len(q) + 1))
-        hits = []
-        for row in range(len(q)):
-            best = order[bounds[row] : min(bounds[row] + k, bounds[row + 1])]
-            if threshold is not None:
-                best = best[distances[best] <= threshold]
-            ids = self.gallery.ids_at(chosen[best])
-            hits.append(
-                [Hit(i, float(d)) for i, d in zip(ids, distances[best].tolist(), strict=True)]
-            )
-        return hits
+        order = np.lexsort((slots, distances, rows))
+        rows, slots, distances = rows[order], slots[order], distances[order]
+        # Each query's first k, within the threshold if one is given.
+        starts = np.searchsorted(rows, np.arange(len(q) + 1))
+        best = np.arange(len(rows)) - starts[rows] < k
+        if threshold is not None:
+            best &= distances <= threshold
+        ids = self.gallery.ids_at(slots[best])
+        hits = [Hit(i, d) for i, d in zip(ids, distances[best].tolist(), strict=True)]
+        ends = np.cumsum(np.bincount(rows[best], minlength=len(q))).tolist()
+        return [hits[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
 
-def _member_bounds(
+def _members(output: list[Any]) -> npt.NDArray[np.float32]:
+    """(B, want, group) scores of the members of a run's returned groups: the graph's
+    ``members`` output, or its ``scores`` where a group is one template."""
+    scores: npt.NDArray[np.float32] = output[2] if len(output) > 2 else output[0][:, :, None]
+    return scores
+
+
+def _member_reach(
+    maxima: npt.NDArray[np.float64],
+    members: npt.NDArray[np.float32],
+    errors: npt.NDArray[np.float64],
+    k: int,
+) -> npt.NDArray[np.float64]:
+    """(B,) T: the k-th best lower bound (approximate score less its error bound) among the
+    members of each query's k best returned groups (by the lower bound of their maxima), so
+    at least k templates reach T. The best members of all the returned groups lie in those
+    groups, so T is as high as over all of them, at a fraction of the work."""
+    lower = maxima - errors
+    if lower.shape[1] > k:
+        best = np.argpartition(-lower, k - 1, axis=1)[:, :k]
+    else:
+        best = np.broadcast_to(np.arange(lower.shape[1]), lower.shape)
+    queries = np.arange(len(lower))[:, None]
+    scores = members[queries, best].astype(np.float64) - errors[queries, best][:, :, None]
+    return _kth_largest(scores.reshape(len(lower), -1), k)
+
+
+def _float32_bounds(
     q: npt.NDArray[np.float32],
     rows: npt.NDArray[np.intp],
     templates: npt.NDArray[np.float32],
     halves: npt.NDArray[np.float32],
-    valid: npt.NDArray[np.bool_],
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """(m, g) lower (-inf where not valid) and upper bounds of the true scores q.g - |g|^2/2
-    of groups of templates (m, g, dim), group i against query rows[i]: float32 scores, each
-    within its rounding bound."""
-    scores = np.einsum("mgd,md->mg", templates, q[rows]).astype(np.float64) - halves
-    norms = np.sqrt(np.square(q.astype(np.float64)).sum(axis=1))[rows][:, None]
+    """(m,) lower and upper bounds of the true scores q.g - |g|^2/2 of templates (m, dim),
+    template i against query rows[i]: float32 scores, each within its rounding bound."""
+    scores = np.einsum("md,md->m", templates, q[rows]).astype(np.float64) - halves
+    norms = np.sqrt(np.square(q.astype(np.float64)).sum(axis=1))[rows]
     error = rounding_bound(q.shape[1], norms, halves.astype(np.float64))
-    return np.where(valid, scores - error, -np.inf), scores + error
+    return scores - error, scores + error
 
 
 def _kth_by_query(
@@ -559,9 +580,9 @@ def _kth_by_query(
     rows ascending); -inf for a query with fewer than k."""
     counts = np.bincount(rows, minlength=queries)
     place = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
-    grid = np.full((queries, int(counts.max(initial=0)), values.shape[1]), -np.inf)
+    grid = np.full((queries, int(counts.max(initial=0))), -np.inf)
     grid[rows, place] = values
-    return _kth_largest(grid.reshape(queries, -1), k)
+    return _kth_largest(grid, k)
 
 
 def _kth_largest(values: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.float64]:

@@ -59,22 +59,17 @@ def test_half_squared_norms_are_stored_beside_each_block(tmp_path: Path) -> None
     np.testing.assert_allclose(norms, expected, rtol=1e-6)
 
 
-def test_runs_read_consecutive_slots_with_their_norms_and_zeros_past_the_end(
-    tmp_path: Path,
-) -> None:
+def test_templates_at_reads_any_slots_with_their_norms(tmp_path: Path) -> None:
     values = _vectors(11)
     with Gallery.create(tmp_path / "g", block=8) as gallery:
         gallery.add([f"t{i}" for i in range(11)], values)
-        rows, norms = gallery.runs_at(np.array([4, 0, 8]), 4)
-        assert rows.shape == (3, 4, DIM)
-        assert norms.shape == (3, 4)
-        np.testing.assert_array_equal(rows[0], values[4:8])
-        np.testing.assert_array_equal(rows[1], values[0:4])
-        np.testing.assert_array_equal(rows[2][:3], values[8:11])
-        np.testing.assert_array_equal(rows[2][3], np.zeros(DIM, np.float32))
-        stored = gallery.blocks()
-        np.testing.assert_array_equal(norms[0], stored[0].half_sq_norms[4:8])
-        np.testing.assert_array_equal(norms[2], [*stored[1].half_sq_norms, 0.0])
+        slots = np.array([10, 0, 7, 8, 0])
+        rows, norms = gallery.templates_at(slots)
+        assert rows.shape == (5, DIM)
+        assert norms.shape == (5,)
+        np.testing.assert_array_equal(rows, values[slots])
+        stored = np.concatenate([b.half_sq_norms for b in gallery.blocks()])
+        np.testing.assert_array_equal(norms, stored[slots])
 
 
 def test_float16_gallery_stores_rounded_values(tmp_path: Path) -> None:
