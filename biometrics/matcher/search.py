@@ -245,8 +245,8 @@ class Searcher:
         # quarter more, one-query searches of 100k templates scanned twice ~1 time in 5), while
         # one search with a large k is forgotten within a few hundred.
         reached = maxima + errors >= reach[:, None]
-        per_run = np.split(reached, np.cumsum(want)[:-1], axis=1)
-        needed = max(int(part.sum(axis=1).max()) for part in per_run)
+        starts = np.cumsum([0, *want[:-1]])
+        needed = int(np.add.reduceat(reached, starts, axis=1, dtype=np.int64).max())
         self._needed[kind] = max(int(needed * 1.5) + 2, int(0.99 * self._needed.get(kind, 0)))
         # The templates that may belong in the top k: the members, of the groups that reach T,
         # whose own upper bound reaches T.
