@@ -20,18 +20,28 @@ is therefore insertion order only until the first removal. Opening maps the file
 nothing else: a 10-million template gallery costs no memory until searched, and then only the
 page cache holds it (the id -> slot map is built on the first call that needs it).
 
+A template's row, norm, codes and terms are written one after another, so a write cut short
+would leave codes that do not match the stored template (and a search whose error bound no
+longer holds), or, in a removal, an id in two slots. `replace` and `remove` therefore first
+save what they will overwrite (``undo.npz``: the slots, their stored templates and ids, the
+count); an exception rolls the change back at once, and a process that died mid-write leaves
+the file, from which the next `open` rolls it back. `add` needs none: it writes only past the
+count, which the header advances last. (The journal is not fsynced: it covers a process that
+dies, not a machine that loses power before the kernel writes its pages.)
+
 Not safe for concurrent writers across processes; within one process every method takes the
 gallery's lock, so a `Searcher` never sees a half-written template.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import math
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -63,6 +73,8 @@ _NORMS = "half_sq_norms.bin"
 _IDS = "ids.bin"
 _CODES = "codes.bin"
 _TERMS = "code_terms.bin"
+# What a replace or remove is about to overwrite (see Gallery._journal).
+_UNDO = "undo.npz"
 
 
 class GalleryDtype(enum.Enum):
@@ -129,6 +141,8 @@ class Gallery:
         # one-query search of a million templates.
         self._block_views: list[Block] | None = None
         self._map()
+        if (path / _UNDO).exists():
+            self._roll_back_file()
 
     # ---- files -------------------------------------------------------------------------
 
@@ -419,27 +433,93 @@ class Gallery:
         values = self._check_batch(ids, vectors, new=False)
         with self._lock:
             slots = self._slots(ids, unique=True)
-            self._write(slots, values.astype(self.dtype.numpy))
-            self._changed()
+            with self._journal(slots):
+                self._write(slots, values.astype(self.dtype.numpy))
+                self._changed()
 
     def remove(self, ids: Iterable[str]) -> None:
         """Delete templates by id; the last templates move into the freed slots."""
         ids = list(ids)
         with self._lock:
             index = self._id_index()
-            self._slots(ids, unique=True)
-            for tid in ids:
-                slot = index.pop(tid)
-                last = self._count - 1
-                if slot != last:
-                    moved = self._ids[last].decode()
-                    self._write(np.array([slot]), self._stored_at(last))
-                    self._ids[slot] = self._ids[last]
-                    index[moved] = slot
-                self._write(np.array([last]), np.zeros((1, self.dim), self.dtype.numpy))
-                self._ids[last] = b""
-                self._count -= 1
-            self._changed()
+            removed = self._slots(ids, unique=True)
+            touched = np.union1d(removed, np.arange(self._count - len(ids), self._count))
+            with self._journal(touched):
+                self._remove(ids, index)
+
+    def _remove(self, ids: list[str], index: dict[str, int]) -> None:
+        for tid in ids:
+            slot = index.pop(tid)
+            last = self._count - 1
+            if slot != last:
+                moved = self._ids[last].decode()
+                self._write(np.array([slot]), self._stored_at(last))
+                self._ids[slot] = self._ids[last]
+                index[moved] = slot
+            self._write(np.array([last]), np.zeros((1, self.dim), self.dtype.numpy))
+            self._ids[last] = b""
+            self._count -= 1
+        self._changed()
+
+    @contextlib.contextmanager
+    def _journal(self, slots: npt.NDArray[np.int64]) -> Iterator[None]:
+        """Save the templates, ids and count that a change of `slots` will overwrite, make the
+        change, then drop the saved copy; if the change raises, put everything back first."""
+        blocks, columns = np.divmod(slots, self.block_size)
+        saved = {
+            "slots": slots,
+            "templates": np.array(self._vectors.view(np.ndarray)[blocks, columns]),
+            "ids": np.array(self._ids.view(np.ndarray)[slots]),
+            "count": np.array(self._count),
+        }
+        tmp = self.path / (_UNDO + ".tmp.npz")
+        np.savez(
+            tmp,
+            slots=saved["slots"],
+            templates=saved["templates"],
+            ids=saved["ids"],
+            count=saved["count"],
+        )
+        os.replace(tmp, self.path / _UNDO)
+        try:
+            yield
+        except BaseException:
+            self._restore(saved)
+            raise
+        (self.path / _UNDO).unlink()
+
+    def _roll_back_file(self) -> None:
+        """Undo a change that a process did not finish (see the module docstring)."""
+        path = self.path / _UNDO
+        try:
+            with np.load(path) as saved:
+                arrays = {name: saved[name] for name in ("slots", "templates", "ids", "count")}
+        except (OSError, ValueError, KeyError) as e:
+            raise GalleryFileError(self.path, f"unreadable {_UNDO}: {e}") from None
+        slots, templates, ids, count = arrays.values()
+        if not (
+            slots.ndim == 1
+            and np.issubdtype(slots.dtype, np.integer)
+            and np.all((slots >= 0) & (slots < self._capacity * self.block_size))
+            and templates.shape == (len(slots), self.dim)
+            and ids.shape == (len(slots),)
+            and ids.dtype == self._ids.dtype
+            and count.shape == ()
+            and 0 <= int(count) <= self._capacity * self.block_size
+        ):
+            raise GalleryFileError(self.path, f"{_UNDO} does not fit this gallery")
+        self._restore(arrays)
+
+    def _restore(self, saved: dict[str, npt.NDArray[Any]]) -> None:
+        slots = saved["slots"]
+        if len(slots):
+            self._write(slots, saved["templates"])
+            self._ids[slots] = saved["ids"]
+        self._count = int(saved["count"])
+        self._index = None
+        self._changed()
+        self.flush()
+        (self.path / _UNDO).unlink(missing_ok=True)
 
     def _stored_at(self, slot: int) -> npt.NDArray[Any]:
         block, column = divmod(slot, self.block_size)

@@ -381,3 +381,138 @@ def test_a_version_1_gallery_is_upgraded_when_opened(tmp_path: Path) -> None:
     assert not (path / "vectors.bin").exists()
     with Gallery.open(path) as reopened:
         np.testing.assert_array_equal(reopened.get(["t10"]), stored[10:].astype(np.float32))
+
+
+# A child process that replaces or removes templates and dies (os._exit, no clean-up) when
+# the gallery computes the codes for the n-th time: after that template's row and norm were
+# written, before its codes and terms.
+_DYING_WRITER = """
+import os, sys
+import numpy as np
+import biometrics.matcher.gallery as module
+from biometrics.matcher import Gallery
+
+path, operation, die_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+calls = 0
+real = module.encode_templates
+
+def dying(stored):
+    global calls
+    calls += 1
+    if calls == die_at:
+        os._exit(3)
+    return real(stored)
+
+module.encode_templates = dying
+gallery = Gallery.open(path)
+if operation == "replace":
+    gallery.replace(["t1", "t4", "t7"], np.full((3, gallery.dim), 0.5, np.float32))
+else:
+    gallery.remove(["t1", "t4", "t9"])
+os._exit(0)
+"""
+
+
+def _state(gallery: Gallery) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """Ids, stored templates, and the codes and terms as columns, of the whole gallery."""
+    blocks = gallery.blocks()
+    return (
+        gallery.ids,
+        gallery.get(gallery.ids),
+        np.concatenate([b.codes for b in blocks], axis=1),
+        np.concatenate([b.terms for b in blocks], axis=1),
+    )
+
+
+def _assert_consistent(gallery: Gallery) -> None:
+    """The codes, terms and norms are those of the stored templates; ids are unique."""
+    ids, stored, codes, terms = _state(gallery)
+    assert len(set(ids)) == len(ids) == len(gallery)
+    expected_codes, expected_terms = encode_templates(stored)
+    np.testing.assert_array_equal(codes, expected_codes.T)
+    np.testing.assert_array_equal(terms, expected_terms)
+    norms = np.concatenate([b.half_sq_norms for b in gallery.blocks()])
+    np.testing.assert_allclose(norms, 0.5 * np.square(stored.astype(np.float64)).sum(1), 1e-6)
+
+
+@pytest.mark.parametrize(
+    ("operation", "die_at"),
+    [("replace", 1)] + [("remove", n) for n in range(1, 7)],
+)
+def test_a_process_dying_mid_write_leaves_the_gallery_as_it_was(
+    tmp_path: Path, operation: str, die_at: int
+) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    path = tmp_path / "g"
+    with Gallery.create(path, block=4) as gallery:
+        gallery.add([f"t{i}" for i in range(10)], _vectors(10))
+        before = _state(gallery)
+    child = subprocess.run(
+        [sys.executable, "-c", _DYING_WRITER, str(path), operation, str(die_at)],
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == 3, child.stderr
+    assert (path / "undo.npz").exists()
+    with Gallery.open(path) as gallery:
+        assert not (path / "undo.npz").exists()
+        after = _state(gallery)
+        assert after[0] == before[0]
+        for a, b in zip(after[1:], before[1:], strict=True):
+            np.testing.assert_array_equal(a, b)
+        _assert_consistent(gallery)
+        assert [h.id for h in Searcher(gallery).search(_vectors(10)[4:5], k=1)[0]] == ["t4"]
+
+
+def test_an_error_mid_removal_rolls_the_gallery_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import biometrics.matcher.gallery as module
+
+    real = module.encode_templates
+    calls = []
+
+    def failing(stored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        calls.append(len(stored))
+        if len(calls) == 3:
+            raise MemoryError("simulated")
+        return real(stored)
+
+    with Gallery.create(tmp_path / "g", block=4) as gallery:
+        gallery.add([f"t{i}" for i in range(10)], _vectors(10))
+        before = _state(gallery)
+        monkeypatch.setattr(module, "encode_templates", failing)
+        with pytest.raises(MemoryError):
+            gallery.remove(["t1", "t4", "t9"])
+        monkeypatch.setattr(module, "encode_templates", real)
+        assert not (tmp_path / "g" / "undo.npz").exists()
+        after = _state(gallery)
+        assert after[0] == before[0]
+        assert "t4" in gallery
+        for a, b in zip(after[1:], before[1:], strict=True):
+            np.testing.assert_array_equal(a, b)
+        _assert_consistent(gallery)
+        gallery.remove(["t4"])
+        assert "t4" not in gallery
+        assert len(gallery) == 9
+        _assert_consistent(gallery)
+
+
+def test_a_journal_that_does_not_fit_the_gallery_is_refused(tmp_path: Path) -> None:
+    with Gallery.create(tmp_path / "g", block=4) as gallery:
+        gallery.add(["a", "b"], _vectors(2))
+    np.savez(
+        tmp_path / "g" / "undo.npz",
+        slots=np.array([10**9]),
+        templates=np.zeros((1, DIM), np.float32),
+        ids=np.array([b"a"], "S64"),
+        count=np.array(2),
+    )
+    with pytest.raises(GalleryFileError, match=r"undo\.npz does not fit"):
+        Gallery.open(tmp_path / "g")
