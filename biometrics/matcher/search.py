@@ -547,8 +547,9 @@ def _member_reach(
 ) -> npt.NDArray[np.float64]:
     """(B,) T: the k-th best lower bound (approximate score less its error bound) among the
     members of each query's k best returned groups (by the lower bound of their maxima), so
-    at least k templates reach T. The best members of all the returned groups lie in those
-    groups, so T is as high as over all of them, at a fraction of the work."""
+    at least k templates reach T. Any k templates would make T sound; the best lower bounds
+    nearly always lie in those groups, so T is about as high as over all returned members,
+    at a fraction of the work."""
     lower = maxima - errors
     if lower.shape[1] > k:
         best = np.argpartition(-lower, k - 1, axis=1)[:, :k]
