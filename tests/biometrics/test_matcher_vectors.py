@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from biometrics.matcher import DimensionMismatch, NonFiniteValue, ValueOutOfRange
-from biometrics.matcher.vectors import MAX_ABS_VALUE, as_vectors
+from biometrics.matcher.vectors import MAX_ABS_VALUE, as_vectors, float16_to_float32
 
 DIM = 4
 
@@ -65,3 +65,15 @@ def test_other_shapes_are_a_dimension_mismatch(shape: tuple[int, ...]) -> None:
     with pytest.raises(DimensionMismatch) as caught:
         as_vectors(np.zeros(shape), DIM, "live")
     assert caught.value.shape == shape
+
+
+def test_float16_widening_is_exact_for_every_finite_half() -> None:
+    """Every finite float16 (subnormals, both zeros, +/-65504) widens to numpy's float32 value,
+    sign of zero included, in any shape."""
+    halves = np.arange(2**16, dtype=np.uint16).view(np.float16)
+    finite = halves[np.isfinite(halves)].reshape(-1, 31)
+    widened = float16_to_float32(finite)
+    expected = finite.astype(np.float32)
+    assert widened.dtype == np.float32
+    assert widened.shape == finite.shape
+    assert np.array_equal(widened.view(np.uint32), expected.view(np.uint32))
