@@ -178,7 +178,9 @@ def code_search_graph(
                     domain=MICROSOFT,
                 )
             )
-    return _best_groups_model(nodes, inputs, blocks, group, "egate_code_search_groups")
+    return _best_groups_model(
+        nodes, inputs, blocks, group, "egate_code_search_groups", joined=single
+    )
 
 
 def _constant(name: str, kind: int, dims: list[int], values: list[int]) -> onnx.NodeProto:
@@ -193,50 +195,123 @@ def _best_groups_model(
     blocks: int,
     group: int,
     name: str,
+    *,
+    joined: bool = False,
 ) -> onnx.ModelProto:
-    """Append to a graph that leaves ``all_scores{i}`` (B, C_i) per block: per block the
-    maxima of consecutive groups of `group`, then the ``k`` best over all blocks (outputs
-    ``scores`` and ``groups``) and, when `group` > 1, ``members`` (B, k, group): the scores of
-    the returned groups' members, so the caller can keep single templates, not whole groups.
+    """Append to a graph that leaves ``all_scores{i}`` (B, C_i) per block the selection (of
+    the blocks' scores joined into one row first when `joined`: for B = 1).
+
+    Per block, the maxima of consecutive groups of `group` templates; over all blocks, the
+    ``k`` best groups: outputs ``scores`` (B, k) (their maxima, descending), ``groups`` (B, k)
+    (their numbers, ties to the lower) and ``members`` (B, k, group) (their members' scores).
+    Then every group whose maximum reaches t = max(k-th best maximum - ``slack``, ``lowest``)
+    (inputs (B, 1) float32): ``pairs`` (2, M) int64, the (query, group number) of each (block
+    by block, in query order within a block), and ``selected`` (M, group), its members' scores.
+
+    With ``slack`` twice the bound on the error of the run's scores, the selection is
+    complete: the k best groups hold k templates whose true scores are at least k-th best
+    maximum - bound, so T (the k-th best true score) is at least that, and a group below t
+    holds no template whose upper bound reaches it. ``lowest`` (a hit's least score less the
+    bound, or -inf) prunes further in watchlist mode.
 
     The members are gathered per block from its (B * C_i / group, group) view: a returned
     group number minus the block's first group number is a row of that view when it falls in
     the block, and ``Where`` keeps the block's row for the groups that do.
     """
-    inputs = [*inputs, helper.make_tensor_value_info("k", TensorProto.INT64, [1])]
-    maxima = [f"all_scores{i}" for i in range(blocks)]
-    if group > 1:
-        nodes = [_constant("grouped_shape", TensorProto.INT64, [3], [0, -1, group]), *nodes]
-        for i in range(blocks):
-            nodes += [
-                helper.make_node("Reshape", [maxima[i], "grouped_shape"], [f"grouped{i}"]),
-                helper.make_node(
-                    "ReduceMax", [f"grouped{i}"], [f"maxima{i}"], axes=[2], keepdims=0
-                ),
-            ]
-            maxima[i] = f"maxima{i}"
-    if blocks > 1:
+    inputs = [
+        *inputs,
+        helper.make_tensor_value_info("k", TensorProto.INT64, [1]),
+        helper.make_tensor_value_info("slack", TensorProto.FLOAT, ["B", 1]),
+        helper.make_tensor_value_info("lowest", TensorProto.FLOAT, ["B", 1]),
+    ]
+    nodes = [_constant("grouped_shape", TensorProto.INT64, [3], [0, -1, group]), *nodes]
+    scores = [f"all_scores{i}" for i in range(blocks)]
+    if joined and blocks > 1:
+        # One query row: joining the blocks' scores costs less than a chain of nodes a block.
+        nodes.append(helper.make_node("Concat", scores, ["joined_scores"], axis=1))
+        scores = ["joined_scores"]
+    maxima = [f"maxima{i}" for i in range(len(scores))]
+    for i, block_scores in enumerate(scores):
+        nodes.append(helper.make_node("Reshape", [block_scores, "grouped_shape"], [f"grouped{i}"]))
+        if group == 1:
+            nodes.append(helper.make_node("Identity", [block_scores], [maxima[i]]))
+        else:
+            nodes.append(
+                helper.make_node("ReduceMax", [f"grouped{i}"], [maxima[i]], axes=[2], keepdims=0)
+            )
+    if len(maxima) > 1:
         nodes.append(helper.make_node("Concat", maxima, ["all_maxima"], axis=1))
     nodes.append(
         helper.make_node(
             "TopK",
-            ["all_maxima" if blocks > 1 else maxima[0], "k"],
+            ["all_maxima" if len(maxima) > 1 else maxima[0], "k"],
             ["scores", "groups"],
             axis=1,
             largest=1,
             sorted=1,
         )
     )
+    nodes += _gather_members(maxima, group)
+    nodes += _select_groups(maxima, group)
     outputs = [
         helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["B", "K"]),
         helper.make_tensor_value_info("groups", TensorProto.INT64, ["B", "K"]),
+        helper.make_tensor_value_info("members", TensorProto.FLOAT, ["B", "K", group]),
+        helper.make_tensor_value_info("pairs", TensorProto.INT64, [2, "M"]),
+        helper.make_tensor_value_info("selected", TensorProto.FLOAT, ["M", group]),
     ]
-    if group > 1:
-        nodes += _gather_members(maxima, group)
-        outputs.append(
-            helper.make_tensor_value_info("members", TensorProto.FLOAT, ["B", "K", group])
-        )
     return _model(helper.make_graph(nodes, name, inputs, outputs))
+
+
+def _select_groups(maxima: list[str], group: int) -> list[onnx.NodeProto]:
+    """Nodes that leave ``pairs`` (2, M) and ``selected`` (M, group): the groups of the
+    blocks' ``grouped{i}`` whose maxima (``maxima[i]``) reach t (see `_best_groups_model`).
+    Uses ``zero``, ``one`` and ``count{i}`` from `_gather_members`."""
+    nodes = [
+        helper.make_node("Sub", ["k", "one"], ["last"]),
+        helper.make_node("Gather", ["scores", "last"], ["kth"], axis=1),
+        helper.make_node("Sub", ["kth", "slack"], ["kth_less_slack"]),
+        helper.make_node("Max", ["kth_less_slack", "lowest"], ["cut"]),
+    ]
+    if len(maxima) > 1:
+        nodes += [
+            _constant("column_shape", TensorProto.INT64, [2], [2, 1]),
+            _constant("zero_1", TensorProto.INT64, [1], [0]),
+            _constant("axis_0", TensorProto.INT64, [1], [0]),
+        ]
+    pairs, selected = [], []
+    for i, block_maxima in enumerate(maxima):
+        nodes += [
+            helper.make_node("GreaterOrEqual", [block_maxima, "cut"], [f"reaches{i}"]),
+            helper.make_node("NonZero", [f"reaches{i}"], [f"local_pairs{i}"]),
+            helper.make_node("Transpose", [f"local_pairs{i}"], [f"index{i}"], perm=[1, 0]),
+            helper.make_node("GatherND", [f"grouped{i}", f"index{i}"], [f"selected{i}"]),
+        ]
+        if i == 0:
+            pairs.append("local_pairs0")
+        else:
+            # The block's group numbers follow the earlier blocks'.
+            nodes += [
+                helper.make_node("Concat", ["zero_1", f"offset{i}_1"], [f"shift{i}_2"], axis=0),
+                helper.make_node("Reshape", [f"shift{i}_2", "column_shape"], [f"shift{i}"]),
+                helper.make_node("Add", [f"local_pairs{i}", f"shift{i}"], [f"pairs{i}"]),
+            ]
+            pairs.append(f"pairs{i}")
+        selected.append(f"selected{i}")
+        if i + 1 < len(maxima):
+            offset = f"offset{i + 1}"
+            nodes.append(helper.make_node("Unsqueeze", [offset, "axis_0"], [f"{offset}_1"]))
+    if len(maxima) > 1:
+        nodes += [
+            helper.make_node("Concat", pairs, ["pairs"], axis=1),
+            helper.make_node("Concat", selected, ["selected"], axis=0),
+        ]
+    else:
+        nodes += [
+            helper.make_node("Identity", [pairs[0]], ["pairs"]),
+            helper.make_node("Identity", [selected[0]], ["selected"]),
+        ]
+    return nodes
 
 
 def _gather_members(maxima: list[str], group: int) -> list[onnx.NodeProto]:

@@ -1,23 +1,23 @@
 """1:N search: queries (B, dim) against a `Gallery`, exact top-k by Euclidean distance.
 
 A search has two stages. The scan runs the search graph over runs of gallery blocks (a run is
-~65,536 templates, one ONNX run on one worker thread) and returns, per run and query, the best
-groups of GROUP consecutive templates by their best approximate score. On the CPU the scan
-reads the gallery's 8-bit codes (`codes`, `graphs.code_search_graph`), a quarter of a float32
-gallery's bytes; on CUDA it multiplies the float blocks resident on the device
-(`graphs.search_graph`). Either way every approximate score comes with a bound on its error
-(the codes' quantisation bound, or float32 rounding), per run and query.
+~65,536 templates, one ONNX run on one worker thread). On the CPU it reads the gallery's 8-bit
+codes (`codes`, `graphs.code_search_graph`), a quarter of a float32 gallery's bytes; on CUDA it
+multiplies the float blocks resident on the device (`graphs.search_graph`). Either way every
+approximate score comes with a bound on its error (the codes' quantisation bound, or float32
+rounding), per run and query, and the graph ranks groups of GROUP consecutive templates by
+their best approximate score.
 
-The selection then makes the result exact. The graph returns, beside each returned group's
-best score, the approximate scores of all its members, so every member has an interval that
-holds its true score. T, the k-th best lower bound among them, is a score that at least k
-templates reach, so every template of the true top k (and every template tied with the k-th)
-is a member whose upper bound reaches T, in a group whose upper bound reaches T. A run that
-returned only part of its groups and whose last one still reaches T is scanned again for more.
-Only the members whose upper bound reaches T (a few dozen a query) are read from the stored
-templates and re-ranked with true float64 Euclidean distances (not the cancellation-prone
-|q|^2+|g|^2-2q.g), ties (equal float64 distances) to the lower gallery slot, as a stable sort
-of the distances would. So the top k is the float64 reference's, whatever the data.
+Each run returns its k best groups and every group whose best score lies within twice the
+run's bound of the k-th of them, with the approximate scores of their members, so every member
+has an interval that holds its true score. T, the k-th best lower bound among the members of
+the runs' k best groups, is a score that at least k templates reach; a group left out lies
+more than one bound below T, so every template of the true top k (and every template tied with
+the k-th) is a returned member whose upper bound reaches T, and no run is ever scanned twice.
+Only those members (a few dozen a query) are read from the stored templates and re-ranked with
+true float64 Euclidean distances (not the cancellation-prone |q|^2+|g|^2-2q.g), ties (equal
+float64 distances) to the lower gallery slot, as a stable sort of the distances would. So the
+top k is the float64 reference's, whatever the data.
 
 On the CUDA provider every block is copied to the device once (an OrtValue per block, refreshed
 only when the gallery changes that block) and bound with IOBinding; a search moves only the
@@ -54,11 +54,10 @@ from biometrics.matcher.gallery import Block, Gallery, GalleryDtype
 from biometrics.matcher.graphs import code_search_graph, search_graph
 from biometrics.matcher.vectors import as_vectors, check_threshold
 
-# Groups each run returns beyond k on the first scan. A 1M-template search of random unit
-# vectors keeps ~2 groups a run within the codes' bound of the k-th, so runs rarely need a
-# second scan; one whose last group still reaches the k-th bound is scanned again for twice as
-# many.
-RUN_MARGIN = 8
+# A run's selection keeps every group within 2 * its error bound of its k-th best group (see
+# graphs._best_groups_model), the bound widened by this factor: the float32 subtraction in the
+# graph errs by under 1e-3 of a bound, which always holds a 1e-4 rounding allowance (codes).
+SLACK_MARGIN = 1.0 + 1e-3
 # Templates per group (gcd(block size, 16) for other block sizes): 16 keeps the ReduceMax pass
 # cheap and the re-rank at 16 templates a kept group.
 GROUP = 16
@@ -156,8 +155,6 @@ class Searcher:
         self._copies: dict[int, tuple[int, Any, int]] = {}
         # Per block index: (version, largest s|c|, |g - s*c|, |g|^2/2).
         self._maxima: dict[int, tuple[int, float, float, float]] = {}
-        # Per graph kind: groups each run returns on a search's first scan (see _search).
-        self._needed: dict[str, int] = {}
         # (gallery version, runs): remade only when the gallery changes.
         self._plan: tuple[int, list[_Run]] | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -208,67 +205,42 @@ class Searcher:
     ) -> list[list[Hit]]:
         runs = self._current_runs()
         kind = self._kind(len(q))
-        group = self._group(kind)
-        groups = [-(-run.templates // group) for run in runs]
         coded = encode_queries(q) if kind != "float" else None
         bounds = self._error_bounds(q, coded, runs)
-        first = max(k + RUN_MARGIN, self._needed.get(kind, 0))
-        want = [min(first, count) for count in groups]
-        outputs = self._scan(q, coded, kind, runs, want, range(len(runs)))
         # Scores a hit must reach: (|q|^2 - threshold^2) / 2, less float64 rounding.
         floor = np.full(len(q), -np.inf)
         if threshold is not None:
             sq = np.square(q.astype(np.float64)).sum(axis=1)
             floor = 0.5 * (sq - threshold**2) - 1e-9 * (sq + threshold**2 + 1.0)
-        while True:
-            run_of = np.repeat(np.arange(len(runs)), [out[0].shape[1] for out in outputs])
-            errors = bounds[:, run_of]
-            maxima = np.concatenate([out[0] for out in outputs], axis=1).astype(np.float64)
-            members = np.concatenate([_members(out) for out in outputs], axis=1)
-            reach = np.maximum(_member_reach(maxima, members, errors, k), floor)
-            again = [
-                r
-                for r in range(len(runs))
-                if want[r] < groups[r]
-                and bool((outputs[r][0][:, -1] + bounds[:, r] >= reach).any())
-            ]
-            if not again:
-                break
-            for r in again:
-                want[r] = min(2 * want[r], groups[r])
-            more = self._scan(q, coded, kind, runs, want, again)
-            for r, out in zip(again, more, strict=True):
-                outputs[r] = out
-        # Start the next search of this kind with half as many groups a run again as this one
-        # needed in its fullest run, or 99% of the last start, whichever is more: the need
-        # varies from query to query, and a second scan runs on one core (with 90% and a
-        # quarter more, one-query searches of 100k templates scanned twice ~1 time in 5), while
-        # one search with a large k is forgotten within a few hundred.
-        reached = maxima + errors >= reach[:, None]
-        starts = np.cumsum([0, *want[:-1]])
-        needed = int(np.add.reduceat(reached, starts, axis=1, dtype=np.int64).max())
-        self._needed[kind] = max(int(needed * 1.5) + 2, int(0.99 * self._needed.get(kind, 0)))
-        # The templates that may belong in the top k: the members, of the groups that reach T,
-        # whose own upper bound reaches T.
-        rows, columns = np.nonzero(reached)
-        firsts = np.concatenate(
+        outputs = self._scan(q, coded, kind, runs, k, bounds, floor)
+        # T: the k-th best lower bound among the members of every run's k best groups.
+        lower = np.concatenate(
             [
-                out[1] * group + run.blocks[0].first_slot
-                for run, out in zip(runs, outputs, strict=True)
+                (out[2] - bounds[:, r, None, None]).reshape(len(q), -1)
+                for r, out in enumerate(outputs)
             ],
             axis=1,
-        )[rows, columns]
-        upper = members[rows, columns] + errors[rows, columns][:, None]
-        within, offsets = np.nonzero(upper >= reach[rows][:, None])
-        rows, slots = rows[within], firsts[within] + offsets
+        )
+        reach = np.maximum(_kth_largest(lower, k), floor)
+        # The templates that may belong in the top k: the members, of the groups each run
+        # selected, whose own upper bound reaches T.
+        rows, slots = [], []
+        for r, (run, out) in enumerate(zip(runs, outputs, strict=True)):
+            (query, number), selected = out[3], out[4]
+            upper = selected + bounds[query, r][:, None]
+            within, offsets = np.nonzero(upper >= reach[query][:, None])
+            rows.append(query[within])
+            slots.append(run.blocks[0].first_slot + number[within] * self.group + offsets)
+        order = np.argsort(np.concatenate(rows), kind="stable")
+        rows_kept, slots_kept = np.concatenate(rows)[order], np.concatenate(slots)[order]
         # Not the last block's padding (kept, at -inf, when fewer than k templates exist).
-        real = slots < len(self.gallery)
-        rows, slots = rows[real], slots[real]
+        real = slots_kept < len(self.gallery)
+        rows_kept, slots_kept = rows_kept[real], slots_kept[real]
         hits: list[list[Hit]] = []
         for row in range(0, len(q), RERANK_QUERIES):
-            kept = (rows >= row) & (rows < row + RERANK_QUERIES)
+            kept = (rows_kept >= row) & (rows_kept < row + RERANK_QUERIES)
             part = q[row : row + RERANK_QUERIES]
-            hits += self._rerank(part, rows[kept] - row, slots[kept], k, threshold)
+            hits += self._rerank(part, rows_kept[kept] - row, slots_kept[kept], k, threshold)
         return hits
 
     def _kind(self, queries: int) -> str:
@@ -276,11 +248,6 @@ class Searcher:
         if self._device is not None:
             return "float"
         return "single" if queries == 1 else "batch"
-
-    def _group(self, kind: str) -> int:
-        """Templates a scan's selection ranks together: one query ranks templates (TopK over a
-        run costs little beside its scan), batches rank groups (see graphs.search_graph)."""
-        return 1 if kind == "single" else self.group
 
     def _error_bounds(
         self, q: npt.NDArray[np.float32], coded: QueryCodes | None, runs: list[_Run]
@@ -309,7 +276,7 @@ class Searcher:
                 graph = code_search_graph(
                     self.gallery.dim,
                     blocks=blocks,
-                    group=self._group(kind),
+                    group=self.group,
                     single=kind == "single",
                 )
             session = self._ort.InferenceSession(
@@ -379,22 +346,37 @@ class Searcher:
         coded: QueryCodes | None,
         kind: str,
         runs: list[_Run],
-        want: list[int],
-        indices: range | list[int],
+        k: int,
+        bounds: npt.NDArray[np.float64],
+        floor: npt.NDArray[np.float64],
     ) -> list[list[Any]]:
-        """The chosen runs' (B, want) best group scores and numbers, in `indices` order."""
+        """Every run's selection (see graphs._best_groups_model): each run returns its k best
+        groups and every group within twice its error bound of the k-th of them (and, with a
+        threshold, within its bound of the floor)."""
+        margin = bounds * SLACK_MARGIN
+        slack = _float32_up(2.0 * margin)
+        lowest = _float32_down(floor[:, None] - margin)
+        feeds = []
+        for r, run in enumerate(runs):
+            groups = -(-run.templates // self.group)
+            feed = {
+                "k": np.array([min(k, groups)], np.int64),
+                "slack": np.ascontiguousarray(slack[:, r : r + 1]),
+                "lowest": np.ascontiguousarray(lowest[:, r : r + 1]),
+            }
+            feeds.append(feed)
         if self._device is not None:
-            return self._run_resident(q, [runs[i] for i in indices], want, indices, self._device)
+            return self._run_resident(q, runs, feeds, self._device)
         assert coded is not None
         # Made here, not by two workers at once.
-        sessions = [self._session(kind, len(runs[i].blocks)) for i in indices]
+        sessions = [self._session(kind, len(run.blocks)) for run in runs]
         common = {"queries": coded.codes, "scale": np.array(coded.scale, np.float32)}
-        feeds = []
-        for i in indices:
-            feed = {**common, "k": np.array([want[i]], np.int64), **runs[i].feed}
+        for run, feed in zip(runs, feeds, strict=True):
+            feed.update(common)
+            feed.update(run.feed)
             if kind == "batch":
-                feed = {name: v for name, v in feed.items() if not name.startswith("zero_sums")}
-            feeds.append(feed)
+                for i in range(len(run.blocks)):
+                    del feed[f"zero_sums{i}"]
         return self._run_cpu(sessions, feeds)
 
     def _run_cpu(self, sessions: list[Any], feeds: list[dict[str, Any]]) -> list[list[Any]]:
@@ -459,8 +441,7 @@ class Searcher:
         self,
         q: npt.NDArray[np.float32],
         runs: list[_Run],
-        want: list[int],
-        indices: range | list[int],
+        feeds: list[dict[str, Any]],
         device: tuple[str, int],
     ) -> list[list[Any]]:
         ort = self._ort
@@ -469,11 +450,12 @@ class Searcher:
         for stale in [i for i in self._copies if i > last]:
             del self._copies[stale]
         results = []
-        for run, index in zip(runs, indices, strict=True):
+        for run, feed in zip(runs, feeds, strict=True):
             session = self._session("float", len(run.blocks))
             binding = session.io_binding()
             binding.bind_ortvalue_input("queries", q_device)
-            binding.bind_cpu_input("k", np.array([want[index]], np.int64))
+            for name, value in feed.items():
+                binding.bind_cpu_input(name, value)
             for i, block in enumerate(run.blocks):
                 columns, norms = self._device_block(block, device)
                 binding.bind_ortvalue_input(f"block{i}", columns)
@@ -532,32 +514,16 @@ class Searcher:
         return [hits[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
 
-def _members(output: list[Any]) -> npt.NDArray[np.float32]:
-    """(B, want, group) scores of the members of a run's returned groups: the graph's
-    ``members`` output, or its ``scores`` where a group is one template."""
-    scores: npt.NDArray[np.float32] = output[2] if len(output) > 2 else output[0][:, :, None]
-    return scores
+def _float32_up(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
+    """`values` in float32, rounded up where the nearest float32 lies below."""
+    near = values.astype(np.float32)
+    return np.where(near < values, np.nextafter(near, np.float32(np.inf)), near)
 
 
-def _member_reach(
-    maxima: npt.NDArray[np.float64],
-    members: npt.NDArray[np.float32],
-    errors: npt.NDArray[np.float64],
-    k: int,
-) -> npt.NDArray[np.float64]:
-    """(B,) T: the k-th best lower bound (approximate score less its error bound) among the
-    members of each query's k best returned groups (by the lower bound of their maxima), so
-    at least k templates reach T. Any k templates would make T sound; the best lower bounds
-    nearly always lie in those groups, so T is about as high as over all returned members,
-    at a fraction of the work."""
-    lower = maxima - errors
-    if lower.shape[1] > k:
-        best = np.argpartition(-lower, k - 1, axis=1)[:, :k]
-    else:
-        best = np.broadcast_to(np.arange(lower.shape[1]), lower.shape)
-    queries = np.arange(len(lower))[:, None]
-    scores = members[queries, best].astype(np.float64) - errors[queries, best][:, :, None]
-    return _kth_largest(scores.reshape(len(lower), -1), k)
+def _float32_down(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
+    """`values` in float32, rounded down where the nearest float32 lies above."""
+    near = values.astype(np.float32)
+    return np.where(near > values, np.nextafter(near, np.float32(-np.inf)), near)
 
 
 def _float32_bounds(

@@ -32,13 +32,15 @@ def approximate_scores(templates: np.ndarray, queries: np.ndarray, *, single: bo
         "queries": coded.codes,
         "scale": np.array(coded.scale, np.float32),
         "k": np.array([len(templates)], np.int64),
+        "slack": np.zeros((len(queries), 1), np.float32),
+        "lowest": np.full((len(queries), 1), -np.inf, np.float32),
         "codes0": np.ascontiguousarray(codes.T),
         "scales0": terms[SCALE],
         "neg_half_sq_norms0": terms[NEG_HALF_SQ_NORM],
     }
     if single:
         feed["zero_sums0"] = terms[ZERO_SUM]
-    values, order = session.run(None, feed)
+    values, order = session.run(["scores", "groups"], feed)
     scores = np.empty_like(values, dtype=np.float64)
     np.put_along_axis(scores, order, values, axis=1)
     return scores

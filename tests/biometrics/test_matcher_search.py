@@ -153,6 +153,38 @@ def test_integer_vectors_with_many_ties_match_the_reference(
         assert_same(hits, reference(values, queries, k), gallery.ids)
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 120),
+    b=st.integers(1, 4),
+    k=st.integers(1, 40),
+    block=st.sampled_from([1, 5, 16, 32]),
+    seed=st.integers(0, 2**32 - 1),
+    data=st.data(),
+)
+def test_watchlist_hits_are_the_reference_within_the_threshold(
+    tmp_path_factory: pytest.TempPathFactory,
+    n: int,
+    b: int,
+    k: int,
+    block: int,
+    seed: int,
+    data: st.DataObject,
+) -> None:
+    """The threshold also prunes groups inside the scan; a hit exactly at the threshold (exact
+    distances of small integer vectors) is still returned."""
+    rng = np.random.default_rng(seed)
+    values = rng.integers(-2, 3, (n, 8)).astype(np.float32)
+    queries = rng.integers(-2, 3, (b, 8)).astype(np.float32)
+    expected = reference(values, queries, k)
+    distances = sorted({d for row in expected for _, d in row})
+    threshold = data.draw(st.sampled_from([0.0, *distances, distances[-1] + 1.0]))
+    with _gallery(tmp_path_factory.mktemp("g") / "g", values, block=block) as gallery:
+        hits = Searcher(gallery, threads=2).search(queries, k=k, threshold=threshold)
+        within = [[(i, d) for i, d in row if d <= threshold] for row in expected]
+        assert_same(hits, within, gallery.ids)
+
+
 def test_float16_gallery_ranks_its_stored_values_exactly(tmp_path: Path) -> None:
     rng = np.random.default_rng(4)
     values = rng.normal(0, 0.12, (3000, DIM)).astype(np.float32)
