@@ -367,6 +367,18 @@ class Gallery:
             self._block_views = views
             return list(views)
 
+    def stacked_codes(
+        self, start: int, stop: int
+    ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]:
+        """Views (no copy) of the codes (n, dim, block) and terms (n, codes.TERM_ROWS, block)
+        of the full blocks start .. stop-1, as one array each (the files hold them in order)."""
+        with self._lock:
+            if not 0 <= start < stop <= self._count // self.block_size:
+                raise ValueError(f"blocks {start}..{stop - 1} are not all full")
+            codes = self._codes.view(np.ndarray)[start:stop]
+            terms = self._terms.view(np.ndarray)[start:stop]
+            return codes, terms
+
     def _id_index(self) -> dict[str, int]:
         with self._lock:
             if self._index is None:

@@ -122,35 +122,43 @@ def code_search_graph(
     """`search_graph` over 8-bit codes (see `codes`): approximate scores, best groups.
 
     Inputs: ``queries`` (B, dim) uint8, the query codes plus codes.ZERO_POINT; ``scale`` a
-    float32 scalar, the queries' scale t; ``k`` as in `search_graph`; and for each block i
-    ``codes{i}`` (dim, C_i) int8, ``scales{i}`` (C_i,) float32 (s of each template),
-    ``neg_half_sq_norms{i}`` (C_i,) float32 (-|g|^2/2; -inf for padding) and, when `single`,
-    ``zero_sums{i}`` (C_i,) float32 (ZERO_POINT * sum(c)). Outputs as `search_graph`, of the
-    approximate scores ``t*s*(n.c) - |g|^2/2``.
+    float32 scalar, the queries' scale t; ``k``, ``slack`` and ``lowest`` as in
+    `search_graph`; and for each block i ``codes{i}`` (dim, C_i) int8, ``scales{i}`` (C_i,)
+    float32 (s of each template) and ``neg_half_sq_norms{i}`` (C_i,) float32 (-|g|^2/2; -inf
+    for padding). Outputs as `search_graph`, of the approximate scores
+    ``t*s*(n.c) - |g|^2/2``.
 
     `single` (B = 1) takes ONNX Runtime's int8 matrix-vector product without a zero point,
     which streams the codes (~9 ns a 128-byte template on one Zen 4 core, against ~30 ns with
-    a zero point) and removes the offset in four element-wise steps. Otherwise one
-    MatMulIntegerToFloat (com.microsoft) applies the zero point, both scales and -|g|^2/2 as
-    it writes the scores (~1.3 ns a template a query at B = 64).
+    a zero point) and removes the offset in four element-wise steps, with ``zero_sums{i}``
+    (ZERO_POINT * sum(c)) as a fourth term. Its inputs are stacks of blocks of one width:
+    ``codes{i}`` (n_i, dim, C_i) and each term (n_i, 1, C_i), so that consecutive full blocks
+    of the gallery's files go in as one view and one chain of nodes (ONNX Runtime spent more
+    on a chain a block than on the element-wise work). Otherwise one MatMulIntegerToFloat
+    (com.microsoft) applies the zero point, both scales and -|g|^2/2 as it writes the scores
+    (~1.3 ns a template a query at B = 64); it takes a scale per column, so a block at a time.
     """
     inputs = [
         helper.make_tensor_value_info("queries", TensorProto.UINT8, ["B", dim]),
         helper.make_tensor_value_info("scale", TensorProto.FLOAT, []),
     ]
     nodes = []
-    if not single:
+    if single:
+        nodes.append(_constant("row_shape", TensorProto.INT64, [2], [1, -1]))
+    else:
         nodes.append(_constant("zero_point", TensorProto.UINT8, [], [ZERO_POINT]))
     for i in range(blocks):
-        inputs += [
-            helper.make_tensor_value_info(f"codes{i}", TensorProto.INT8, [dim, f"C{i}"]),
-            helper.make_tensor_value_info(f"scales{i}", TensorProto.FLOAT, [f"C{i}"]),
-            helper.make_tensor_value_info(f"neg_half_sq_norms{i}", TensorProto.FLOAT, [f"C{i}"]),
-        ]
         if single:
-            inputs.append(
-                helper.make_tensor_value_info(f"zero_sums{i}", TensorProto.FLOAT, [f"C{i}"])
-            )
+            term: list[str | int] = [f"n{i}", 1, f"C{i}"]
+            inputs += [
+                helper.make_tensor_value_info(
+                    f"codes{i}", TensorProto.INT8, [f"n{i}", dim, f"C{i}"]
+                ),
+                *(
+                    helper.make_tensor_value_info(f"{name}{i}", TensorProto.FLOAT, term)
+                    for name in ("scales", "neg_half_sq_norms", "zero_sums")
+                ),
+            ]
             nodes += [
                 helper.make_node("MatMulInteger", ["queries", f"codes{i}"], [f"raw{i}"]),
                 helper.make_node("Cast", [f"raw{i}"], [f"raw{i}_f32"], to=TensorProto.FLOAT),
@@ -158,26 +166,34 @@ def code_search_graph(
                 helper.make_node("Mul", [f"dots{i}", f"scales{i}"], [f"scaled{i}"]),
                 helper.make_node("Mul", [f"scaled{i}", "scale"], [f"products{i}"]),
                 helper.make_node(
-                    "Add", [f"products{i}", f"neg_half_sq_norms{i}"], [f"all_scores{i}"]
+                    "Add", [f"products{i}", f"neg_half_sq_norms{i}"], [f"stacked_scores{i}"]
+                ),
+                helper.make_node(
+                    "Reshape", [f"stacked_scores{i}", "row_shape"], [f"all_scores{i}"]
                 ),
             ]
-        else:
-            nodes.append(
-                helper.make_node(
-                    "MatMulIntegerToFloat",
-                    [
-                        "queries",
-                        f"codes{i}",
-                        "scale",
-                        f"scales{i}",
-                        "zero_point",
-                        "",
-                        f"neg_half_sq_norms{i}",
-                    ],
-                    [f"all_scores{i}"],
-                    domain=MICROSOFT,
-                )
+            continue
+        inputs += [
+            helper.make_tensor_value_info(f"codes{i}", TensorProto.INT8, [dim, f"C{i}"]),
+            helper.make_tensor_value_info(f"scales{i}", TensorProto.FLOAT, [f"C{i}"]),
+            helper.make_tensor_value_info(f"neg_half_sq_norms{i}", TensorProto.FLOAT, [f"C{i}"]),
+        ]
+        nodes.append(
+            helper.make_node(
+                "MatMulIntegerToFloat",
+                [
+                    "queries",
+                    f"codes{i}",
+                    "scale",
+                    f"scales{i}",
+                    "zero_point",
+                    "",
+                    f"neg_half_sq_norms{i}",
+                ],
+                [f"all_scores{i}"],
+                domain=MICROSOFT,
             )
+        )
     return _best_groups_model(
         nodes, inputs, blocks, group, "egate_code_search_groups", joined=single
     )

@@ -58,6 +58,8 @@ from biometrics.matcher.vectors import as_vectors, check_threshold
 # graphs._best_groups_model), the bound widened by this factor: the float32 subtraction in the
 # graph errs by under 1e-3 of a bound, which always holds a 1e-4 rounding allowance (codes).
 SLACK_MARGIN = 1.0 + 1e-3
+# The term rows the one-query graph takes, by input name.
+_SINGLE_TERMS = {"scales": SCALE, "zero_sums": ZERO_SUM, "neg_half_sq_norms": NEG_HALF_SQ_NORM}
 # Templates per group (gcd(block size, 16) for other block sizes): 16 keeps the ReduceMax pass
 # cheap and the re-rank at 16 templates a kept group.
 GROUP = 16
@@ -155,6 +157,9 @@ class Searcher:
         self._copies: dict[int, tuple[int, Any, int]] = {}
         # Per block index: (version, largest s|c|, |g - s*c|, |g|^2/2).
         self._maxima: dict[int, tuple[int, float, float, float]] = {}
+        # One-query feeds of runs, by their blocks' (index, version, width): the stacked
+        # term rows are copies, remade only for runs whose blocks changed.
+        self._stacks: dict[tuple[tuple[int, int, int], ...], dict[str, Any]] = {}
         # (gallery version, runs): remade only when the gallery changes.
         self._plan: tuple[int, list[_Run]] | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -265,7 +270,11 @@ class Searcher:
     def _session(self, kind: str, blocks: int) -> Any:
         session = self._sessions.get((kind, blocks))
         if session is None:
-            if kind == "float":
+            if kind == "single":
+                graph = code_search_graph(
+                    self.gallery.dim, blocks=blocks, group=self.group, single=True
+                )
+            elif kind == "float":
                 graph = search_graph(
                     self.gallery.dim,
                     float16=self.gallery.dtype is GalleryDtype.FLOAT16,
@@ -274,10 +283,7 @@ class Searcher:
                 )
             else:
                 graph = code_search_graph(
-                    self.gallery.dim,
-                    blocks=blocks,
-                    group=self.group,
-                    single=kind == "single",
+                    self.gallery.dim, blocks=blocks, group=self.group, single=False
                 )
             session = self._ort.InferenceSession(
                 graph.SerializeToString(), self._options, providers=self._providers
@@ -320,7 +326,6 @@ class Searcher:
                 codes, terms = self._host_codes(block)
                 feed[f"codes{i}"] = codes
                 feed[f"scales{i}"] = terms[SCALE]
-                feed[f"zero_sums{i}"] = terms[ZERO_SUM]
                 feed[f"neg_half_sq_norms{i}"] = terms[NEG_HALF_SQ_NORM]
             maxima.append(self._block_maxima(block))
         templates = sum(b.rows.shape[0] for b in blocks)
@@ -368,16 +373,45 @@ class Searcher:
         if self._device is not None:
             return self._run_resident(q, runs, feeds, self._device)
         assert coded is not None
-        # Made here, not by two workers at once.
-        sessions = [self._session(kind, len(run.blocks)) for run in runs]
         common = {"queries": coded.codes, "scale": np.array(coded.scale, np.float32)}
-        for run, feed in zip(runs, feeds, strict=True):
+        if kind == "single":
+            stacks = [self._stacked_feed(run) for run in runs]
+            for feed, stack in zip(feeds, stacks, strict=True):
+                feed.update(stack)
+            segments = [len(stack) // (len(_SINGLE_TERMS) + 1) for stack in stacks]
+        else:
+            for run, feed in zip(runs, feeds, strict=True):
+                feed.update(run.feed)
+            segments = [len(run.blocks) for run in runs]
+        for feed in feeds:
             feed.update(common)
-            feed.update(run.feed)
-            if kind == "batch":
-                for i in range(len(run.blocks)):
-                    del feed[f"zero_sums{i}"]
+        # Made here, not by two workers at once.
+        sessions = [self._session(kind, count) for count in segments]
         return self._run_cpu(sessions, feeds)
+
+    def _stacked_feed(self, run: _Run) -> dict[str, Any]:
+        """A run's inputs for the one-query graph: its full blocks as one stack, the partly
+        filled last block as a second. The codes are views of the file, taken afresh; the term
+        rows are copied, once per change of the run's blocks."""
+        full = [b for b in run.blocks if b.codes.shape[1] == self.gallery.block_size]
+        segments: list[tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]] = []
+        if full:
+            segments.append(self.gallery.stacked_codes(full[0].index, full[-1].index + 1))
+        for block in run.blocks[len(full) :]:
+            codes, terms = self._host_codes(block)
+            segments.append((codes[None], terms[None]))
+        key = _blocks_key(run)
+        rows = self._stacks.get(key)
+        if rows is None:
+            rows = {
+                f"{name}{i}": np.ascontiguousarray(terms[:, row : row + 1])
+                for i, (_, terms) in enumerate(segments)
+                for name, row in _SINGLE_TERMS.items()
+            }
+            live = {_blocks_key(r) for r in self._current_runs()}
+            self._stacks = {k: v for k, v in self._stacks.items() if k in live}
+            self._stacks[key] = rows
+        return {**rows, **{f"codes{i}": codes for i, (codes, _) in enumerate(segments)}}
 
     def _run_cpu(self, sessions: list[Any], feeds: list[dict[str, Any]]) -> list[list[Any]]:
         results: list[list[Any]] = [[] for _ in feeds]
@@ -512,6 +546,11 @@ class Searcher:
         hits = [Hit(i, d) for i, d in zip(ids, distances[best].tolist(), strict=True)]
         ends = np.cumsum(np.bincount(rows[best], minlength=len(q))).tolist()
         return [hits[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+
+
+def _blocks_key(run: _Run) -> tuple[tuple[int, int, int], ...]:
+    """What a run's copied inputs depend on: its blocks' index, version and width."""
+    return tuple((b.index, b.version, b.codes.shape[1]) for b in run.blocks)
 
 
 def _float32_up(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:

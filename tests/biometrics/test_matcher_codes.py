@@ -39,7 +39,11 @@ def approximate_scores(templates: np.ndarray, queries: np.ndarray, *, single: bo
         "neg_half_sq_norms0": terms[NEG_HALF_SQ_NORM],
     }
     if single:
-        feed["zero_sums0"] = terms[ZERO_SUM]
+        # One stack of one block: codes (1, dim, n), terms (1, 1, n).
+        feed = {name: value[None] if name.endswith("0") else value for name, value in feed.items()}
+        feed["scales0"] = feed["scales0"][:, None]
+        feed["neg_half_sq_norms0"] = feed["neg_half_sq_norms0"][:, None]
+        feed["zero_sums0"] = terms[ZERO_SUM][None, None]
     values, order = session.run(["scores", "groups"], feed)
     scores = np.empty_like(values, dtype=np.float64)
     np.put_along_axis(scores, order, values, axis=1)

@@ -238,6 +238,10 @@ def test_searcher_follows_gallery_changes(tmp_path: Path) -> None:
         assert searcher.search(probe, k=1) == [[Hit("new", 0.0)]]
         gallery.replace(["new"], values[:1] + 1)
         assert searcher.search(probe, k=1)[0][0].id != "new"
+        # A full block's template: one-query searches scan full blocks as one stack with
+        # copied scale and norm rows, which must follow the change.
+        gallery.replace(["g5"], 3 * probe)
+        assert searcher.search(3 * probe, k=1) == [[Hit("g5", 0.0)]]
         gallery.remove(["g0", "g1"])
         assert "g0" not in {h.id for h in searcher.search(values[:1], k=11)[0]}
         current = gallery.get(gallery.ids)
