@@ -160,6 +160,8 @@ class Searcher:
         # One-query feeds of runs, by their blocks' (index, version, width): the stacked
         # term rows are copies, remade only for runs whose blocks changed.
         self._stacks: dict[tuple[tuple[int, int, int], ...], dict[str, Any]] = {}
+        # Per run of the current plan: its whole one-query feed.
+        self._stacked: dict[int, dict[str, Any]] = {}
         # (gallery version, runs): remade only when the gallery changes.
         self._plan: tuple[int, list[_Run]] | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -218,26 +220,24 @@ class Searcher:
             sq = np.square(q.astype(np.float64)).sum(axis=1)
             floor = 0.5 * (sq - threshold**2) - 1e-9 * (sq + threshold**2 + 1.0)
         outputs = self._scan(q, coded, kind, runs, k, bounds, floor)
+        # Each run's numbers made global: the run and its first slot, per returned group.
+        runs_of = np.repeat(np.arange(len(runs)), [out[3].shape[1] for out in outputs])
+        firsts = np.array([run.blocks[0].first_slot for run in runs], np.int64)
         # T: the k-th best lower bound among the members of every run's k best groups.
-        lower = np.concatenate(
-            [
-                (out[2] - bounds[:, r, None, None]).reshape(len(q), -1)
-                for r, out in enumerate(outputs)
-            ],
-            axis=1,
-        )
-        reach = np.maximum(_kth_largest(lower, k), floor)
+        top = np.concatenate([out[2] for out in outputs], axis=1)
+        top_runs = np.repeat(np.arange(len(runs)), [out[2].shape[1] for out in outputs])
+        lower = top - bounds[:, top_runs, None]
+        reach = np.maximum(_kth_largest(lower.reshape(len(q), -1), k), floor)
         # The templates that may belong in the top k: the members, of the groups each run
         # selected, whose own upper bound reaches T.
-        rows, slots = [], []
-        for r, (run, out) in enumerate(zip(runs, outputs, strict=True)):
-            (query, number), selected = out[3], out[4]
-            upper = selected + bounds[query, r][:, None]
-            within, offsets = np.nonzero(upper >= reach[query][:, None])
-            rows.append(query[within])
-            slots.append(run.blocks[0].first_slot + number[within] * self.group + offsets)
-        order = np.argsort(np.concatenate(rows), kind="stable")
-        rows_kept, slots_kept = np.concatenate(rows)[order], np.concatenate(slots)[order]
+        query, number = np.concatenate([out[3] for out in outputs], axis=1)
+        selected = np.concatenate([out[4] for out in outputs])
+        upper = selected + bounds[query, runs_of][:, None]
+        within, offsets = np.nonzero(upper >= reach[query][:, None])
+        order = np.argsort(query[within], kind="stable")
+        within, offsets = within[order], offsets[order]
+        rows_kept = query[within]
+        slots_kept = firsts[runs_of[within]] + number[within] * self.group + offsets
         # Not the last block's padding (kept, at -inf, when fewer than k templates exist).
         real = slots_kept < len(self.gallery)
         rows_kept, slots_kept = rows_kept[real], slots_kept[real]
@@ -316,6 +316,7 @@ class Searcher:
             self._maxima = {i: m for i, m in self._maxima.items() if i in live}
             runs = [self._make_run(run) for run in self._split(blocks)]
             self._plan = (version, runs)
+            self._stacked = {}
         return self._plan[1]
 
     def _make_run(self, blocks: list[Block]) -> _Run:
@@ -358,16 +359,17 @@ class Searcher:
         """Every run's selection (see graphs._best_groups_model): each run returns its k best
         groups and every group within twice its error bound of the k-th of them (and, with a
         threshold, within its bound of the floor)."""
-        margin = bounds * SLACK_MARGIN
-        slack = _float32_up(2.0 * margin)
-        lowest = _float32_down(floor[:, None] - margin)
+        margin = bounds.T * SLACK_MARGIN
+        # (runs, B, 1): each run's (B, 1) inputs are contiguous views.
+        slack = _float32_up(2.0 * margin)[:, :, None]
+        lowest = _float32_down(floor[None, :] - margin)[:, :, None]
         feeds = []
         for r, run in enumerate(runs):
             groups = -(-run.templates // self.group)
             feed = {
                 "k": np.array([min(k, groups)], np.int64),
-                "slack": np.ascontiguousarray(slack[:, r : r + 1]),
-                "lowest": np.ascontiguousarray(lowest[:, r : r + 1]),
+                "slack": slack[r],
+                "lowest": lowest[r],
             }
             feeds.append(feed)
         if self._device is not None:
@@ -375,7 +377,7 @@ class Searcher:
         assert coded is not None
         common = {"queries": coded.codes, "scale": np.array(coded.scale, np.float32)}
         if kind == "single":
-            stacks = [self._stacked_feed(run) for run in runs]
+            stacks = [self._stacked_feed(r, run) for r, run in enumerate(runs)]
             for feed, stack in zip(feeds, stacks, strict=True):
                 feed.update(stack)
             segments = [len(stack) // (len(_SINGLE_TERMS) + 1) for stack in stacks]
@@ -389,10 +391,13 @@ class Searcher:
         sessions = [self._session(kind, count) for count in segments]
         return self._run_cpu(sessions, feeds)
 
-    def _stacked_feed(self, run: _Run) -> dict[str, Any]:
+    def _stacked_feed(self, index: int, run: _Run) -> dict[str, Any]:
         """A run's inputs for the one-query graph: its full blocks as one stack, the partly
-        filled last block as a second. The codes are views of the file, taken afresh; the term
-        rows are copied, once per change of the run's blocks."""
+        filled last block as a second. The codes are views of the file, taken again when the
+        gallery changes; the term rows are copied, once per change of the run's blocks."""
+        made = self._stacked.get(index)
+        if made is not None:
+            return made
         full = [b for b in run.blocks if b.codes.shape[1] == self.gallery.block_size]
         segments: list[tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]] = []
         if full:
@@ -411,7 +416,9 @@ class Searcher:
             live = {_blocks_key(r) for r in self._current_runs()}
             self._stacks = {k: v for k, v in self._stacks.items() if k in live}
             self._stacks[key] = rows
-        return {**rows, **{f"codes{i}": codes for i, (codes, _) in enumerate(segments)}}
+        made = {**rows, **{f"codes{i}": codes for i, (codes, _) in enumerate(segments)}}
+        self._stacked[index] = made
+        return made
 
     def _run_cpu(self, sessions: list[Any], feeds: list[dict[str, Any]]) -> list[list[Any]]:
         results: list[list[Any]] = [[] for _ in feeds]
