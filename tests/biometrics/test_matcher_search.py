@@ -185,6 +185,42 @@ def test_watchlist_hits_are_the_reference_within_the_threshold(
         assert_same(hits, within, gallery.ids)
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(1, 150),
+    b=st.integers(1, 3),
+    k=st.integers(1, 20),
+    threads=st.integers(1, 3),
+    threshold=st.sampled_from([None, 0.0, 2.0, 3.0, 4.5]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_many_runs_prune_by_the_reach_of_finished_runs(
+    tmp_path_factory: pytest.TempPathFactory,
+    n: int,
+    b: int,
+    k: int,
+    threads: int,
+    threshold: float | None,
+    seed: int,
+) -> None:
+    """With a run a block, later runs leave out groups below what earlier runs already
+    reached; the result is still the reference's, ties and threshold boundaries included."""
+    rng = np.random.default_rng(seed)
+    values = rng.integers(-2, 3, (n, 8)).astype(np.float32)
+    queries = rng.integers(-2, 3, (b, 8)).astype(np.float32)
+    expected = reference(values, queries, k)
+    if threshold is not None:
+        expected = [[(i, d) for i, d in row if d <= threshold] for row in expected]
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        _gallery(tmp_path_factory.mktemp("g") / "g", values, block=4) as gallery,
+    ):
+        patch.setattr("biometrics.matcher.search.RUN_TEMPLATES", 4)
+        searcher = Searcher(gallery, threads=threads)
+        assert len(searcher._current_runs()) == max(1, n // 4)
+        assert_same(searcher.search(queries, k=k, threshold=threshold), expected, gallery.ids)
+
+
 def test_float16_gallery_ranks_its_stored_values_exactly(tmp_path: Path) -> None:
     rng = np.random.default_rng(4)
     values = rng.normal(0, 0.12, (3000, DIM)).astype(np.float32)
