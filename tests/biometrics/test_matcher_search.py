@@ -50,6 +50,14 @@ def assert_same(
         )
 
 
+def small_integers(seed: int, n: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 8) templates and (b, 8) queries of integers in -2..2: float32 scores and float64
+    distances are exact, so ties are real ties and a distance can equal a threshold exactly."""
+    rng = np.random.default_rng(seed)
+    values = rng.integers(-2, 3, (n, 8)).astype(np.float32)
+    return values, rng.integers(-2, 3, (b, 8)).astype(np.float32)
+
+
 def _gallery(path: Path, values: np.ndarray, **kw: object) -> Gallery:
     gallery = Gallery.create(path, dim=values.shape[1], **kw)  # type: ignore[arg-type]
     gallery.add([f"g{i}" for i in range(len(values))], values)
@@ -144,10 +152,7 @@ def test_neighbours_packed_into_a_few_groups_come_back_exactly(tmp_path: Path) -
 def test_integer_vectors_with_many_ties_match_the_reference(
     tmp_path_factory: pytest.TempPathFactory, n: int, b: int, k: int, block: int, seed: int
 ) -> None:
-    # Small integers make float32 scores and float64 distances exact, so ties are real ties.
-    rng = np.random.default_rng(seed)
-    values = rng.integers(-2, 3, (n, 8)).astype(np.float32)
-    queries = rng.integers(-2, 3, (b, 8)).astype(np.float32)
+    values, queries = small_integers(seed, n, b)
     with _gallery(tmp_path_factory.mktemp("g") / "g", values, block=block) as gallery:
         hits = Searcher(gallery, threads=1).search(queries, k=k)
         assert_same(hits, reference(values, queries, k), gallery.ids)
@@ -173,9 +178,7 @@ def test_watchlist_hits_are_the_reference_within_the_threshold(
 ) -> None:
     """The threshold also prunes groups inside the scan; a hit exactly at the threshold (exact
     distances of small integer vectors) is still returned."""
-    rng = np.random.default_rng(seed)
-    values = rng.integers(-2, 3, (n, 8)).astype(np.float32)
-    queries = rng.integers(-2, 3, (b, 8)).astype(np.float32)
+    values, queries = small_integers(seed, n, b)
     expected = reference(values, queries, k)
     distances = sorted({d for row in expected for _, d in row})
     threshold = data.draw(st.sampled_from([0.0, *distances, distances[-1] + 1.0]))
@@ -205,9 +208,7 @@ def test_many_runs_prune_by_the_reach_of_finished_runs(
 ) -> None:
     """With a run a block, later runs leave out groups below what earlier runs already
     reached; the result is still the reference's, ties and threshold boundaries included."""
-    rng = np.random.default_rng(seed)
-    values = rng.integers(-2, 3, (n, 8)).astype(np.float32)
-    queries = rng.integers(-2, 3, (b, 8)).astype(np.float32)
+    values, queries = small_integers(seed, n, b)
     expected = reference(values, queries, k)
     if threshold is not None:
         expected = [[(i, d) for i, d in row if d <= threshold] for row in expected]
