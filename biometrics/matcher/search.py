@@ -87,11 +87,12 @@ class Hit:
     distance: float
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Run:
     """Consecutive blocks scanned by one ONNX run: its number of templates, its blocks' inputs
-    for the codes graph (host arrays; the CUDA path binds its own), and the largest template
-    factors of the error bound: s|c|, |g - s*c| and |g|^2/2."""
+    for the batch codes graph (host arrays; the CUDA path binds its own), the largest template
+    factors of the error bound: s|c|, |g - s*c| and |g|^2/2, and, once a one-query search
+    needed them, the number of stacks and the inputs of the one-query graph."""
 
     blocks: list[Block]
     templates: int
@@ -99,6 +100,7 @@ class _Run:
     code_norm: float
     residual: float
     half_sq_norm: float
+    stacked: tuple[int, dict[str, Any]] | None = None
 
 
 class Searcher:
@@ -160,8 +162,6 @@ class Searcher:
         # One-query feeds of runs, by their blocks' (index, version, width): the stacked
         # term rows are copies, remade only for runs whose blocks changed.
         self._stacks: dict[tuple[tuple[int, int, int], ...], dict[str, Any]] = {}
-        # Per run of the current plan: its whole one-query feed.
-        self._stacked: dict[int, dict[str, Any]] = {}
         # (gallery version, runs): remade only when the gallery changes.
         self._plan: tuple[int, list[_Run]] | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -316,7 +316,6 @@ class Searcher:
             self._maxima = {i: m for i, m in self._maxima.items() if i in live}
             runs = [self._make_run(run) for run in self._split(blocks)]
             self._plan = (version, runs)
-            self._stacked = {}
         return self._plan[1]
 
     def _make_run(self, blocks: list[Block]) -> _Run:
@@ -360,27 +359,24 @@ class Searcher:
         groups and every group within twice its error bound of the k-th of them (and, with a
         threshold, within its bound of the floor)."""
         margin = bounds.T * SLACK_MARGIN
-        # (runs, B, 1): each run's (B, 1) inputs are contiguous views.
+        reach = _RunningReach(k, floor, margin)
+        # (runs, B, 1): each run's (B, 1) slack is a contiguous view. Its ``lowest`` is set as
+        # the run starts (see _RunningReach).
         slack = _float32_up(2.0 * margin)[:, :, None]
-        lowest = _float32_down(floor[None, :] - margin)[:, :, None]
         feeds = []
         for r, run in enumerate(runs):
             groups = -(-run.templates // self.group)
-            feed = {
-                "k": np.array([min(k, groups)], np.int64),
-                "slack": slack[r],
-                "lowest": lowest[r],
-            }
-            feeds.append(feed)
+            feeds.append({"k": np.array([min(k, groups)], np.int64), "slack": slack[r]})
         if self._device is not None:
-            return self._run_resident(q, runs, feeds, self._device)
+            return self._run_resident(q, runs, feeds, reach, self._device)
         assert coded is not None
         common = {"queries": coded.codes, "scale": np.array(coded.scale, np.float32)}
         if kind == "single":
-            stacks = [self._stacked_feed(r, run) for r, run in enumerate(runs)]
-            for feed, stack in zip(feeds, stacks, strict=True):
-                feed.update(stack)
-            segments = [len(stack) // (len(_SINGLE_TERMS) + 1) for stack in stacks]
+            segments = []
+            for run, feed in zip(runs, feeds, strict=True):
+                count, stacked = self._stacked_feed(run)
+                feed.update(stacked)
+                segments.append(count)
         else:
             for run, feed in zip(runs, feeds, strict=True):
                 feed.update(run.feed)
@@ -389,15 +385,15 @@ class Searcher:
             feed.update(common)
         # Made here, not by two workers at once.
         sessions = [self._session(kind, count) for count in segments]
-        return self._run_cpu(sessions, feeds, _RunningReach(k, floor, margin))
+        return self._run_cpu(sessions, feeds, reach)
 
-    def _stacked_feed(self, index: int, run: _Run) -> dict[str, Any]:
-        """A run's inputs for the one-query graph: its full blocks as one stack, the partly
-        filled last block as a second. The codes are views of the file, taken again when the
-        gallery changes; the term rows are copied, once per change of the run's blocks."""
-        made = self._stacked.get(index)
-        if made is not None:
-            return made
+    def _stacked_feed(self, run: _Run) -> tuple[int, dict[str, Any]]:
+        """A run's number of stacks and inputs for the one-query graph: its full blocks as one
+        stack, the partly filled last block as a second. Kept on the run, so the codes are
+        views taken again when the gallery changes; the term rows are copied once per change
+        of the run's own blocks."""
+        if run.stacked is not None:
+            return run.stacked
         full = [b for b in run.blocks if b.codes.shape[1] == self.gallery.block_size]
         segments: list[tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]] = []
         if full:
@@ -416,9 +412,9 @@ class Searcher:
             live = {_blocks_key(r) for r in self._current_runs()}
             self._stacks = {k: v for k, v in self._stacks.items() if k in live}
             self._stacks[key] = rows
-        made = {**rows, **{f"codes{i}": codes for i, (codes, _) in enumerate(segments)}}
-        self._stacked[index] = made
-        return made
+        stacks = {f"codes{i}": codes for i, (codes, _) in enumerate(segments)}
+        run.stacked = (len(segments), {**rows, **stacks})
+        return run.stacked
 
     def _run_cpu(
         self, sessions: list[Any], feeds: list[dict[str, Any]], reach: _RunningReach
@@ -491,6 +487,7 @@ class Searcher:
         q: npt.NDArray[np.float32],
         runs: list[_Run],
         feeds: list[dict[str, Any]],
+        reach: _RunningReach,
         device: tuple[str, int],
     ) -> list[list[Any]]:
         ort = self._ort
@@ -499,7 +496,8 @@ class Searcher:
         for stale in [i for i in self._copies if i > last]:
             del self._copies[stale]
         results = []
-        for run, feed in zip(runs, feeds, strict=True):
+        for index, (run, feed) in enumerate(zip(runs, feeds, strict=True)):
+            feed["lowest"] = reach.lowest(index)
             session = self._session("float", len(run.blocks))
             binding = session.io_binding()
             binding.bind_ortvalue_input("queries", q_device)
@@ -513,6 +511,7 @@ class Searcher:
                 binding.bind_output(output.name, "cpu")
             session.run_with_iobinding(binding)
             results.append(binding.copy_outputs_to_cpu())
+            reach.add(index, results[-1][2])
         return results
 
     def _device_block(self, block: Block, device: tuple[str, int]) -> tuple[Any, Any]:

@@ -34,16 +34,20 @@ def approximate_scores(templates: np.ndarray, queries: np.ndarray, *, single: bo
         "k": np.array([len(templates)], np.int64),
         "slack": np.zeros((len(queries), 1), np.float32),
         "lowest": np.full((len(queries), 1), -np.inf, np.float32),
+    }
+    columns = {
         "codes0": np.ascontiguousarray(codes.T),
         "scales0": terms[SCALE],
         "neg_half_sq_norms0": terms[NEG_HALF_SQ_NORM],
     }
     if single:
-        # One stack of one block: codes (1, dim, n), terms (1, 1, n).
-        feed = {name: value[None] if name.endswith("0") else value for name, value in feed.items()}
-        feed["scales0"] = feed["scales0"][:, None]
-        feed["neg_half_sq_norms0"] = feed["neg_half_sq_norms0"][:, None]
-        feed["zero_sums0"] = terms[ZERO_SUM][None, None]
+        # One stack of one block: codes (1, dim, n), each term (1, 1, n).
+        rows = {"scales0": SCALE, "neg_half_sq_norms0": NEG_HALF_SQ_NORM, "zero_sums0": ZERO_SUM}
+        columns = {
+            "codes0": columns["codes0"][None],
+            **{name: terms[row][None, None] for name, row in rows.items()},
+        }
+    feed.update(columns)
     values, order = session.run(["scores", "groups"], feed)
     scores = np.empty_like(values, dtype=np.float64)
     np.put_along_axis(scores, order, values, axis=1)
