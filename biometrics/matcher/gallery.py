@@ -58,7 +58,7 @@ from biometrics.matcher.errors import (
     InvalidId,
     UnknownId,
 )
-from biometrics.matcher.vectors import Vectors, as_vectors, float16_to_float32
+from biometrics.matcher.vectors import Vectors, as_vectors, stored_as_float32
 
 FORMAT = "egate-gallery"
 FORMAT_VERSION = 2
@@ -331,18 +331,17 @@ class Gallery:
 
     def vectors_at(self, slots: npt.NDArray[np.int64]) -> Vectors:
         """(n, dim) float32 stored templates of the given slots."""
-        stored = self._stored_at(slots)
-        if stored.dtype == np.float16:
-            return float16_to_float32(stored)
-        return np.asarray(stored, np.float32)
+        return stored_as_float32(self._stored_at(slots))
 
     def templates_at(
         self, slots: npt.NDArray[np.int64]
-    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-        """(n, dim) float32 stored templates and (n,) float32 |g|^2/2 of the given slots
-        (0 <= slot < len): what a search re-ranks."""
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
+        """(n, dim) stored templates, in the gallery's dtype, and (n,) float32 |g|^2/2 of the
+        given slots (0 <= slot < len): what a search re-ranks. Left in the stored dtype: the
+        re-rank of a few dozen widens them straight to float64 (numpy's float16 cast beat
+        `float16_to_float32` on so few, with the caches cold after a scan)."""
         norms = np.take(self._norms.view(np.ndarray).reshape(-1), slots)
-        return self.vectors_at(slots), norms
+        return self._stored_at(slots), norms
 
     def blocks(self) -> list[Block]:
         """Views (no copy) of every non-empty block, in slot order (made again after a change)."""

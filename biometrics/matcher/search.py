@@ -52,7 +52,7 @@ from biometrics.matcher.codes import (
 from biometrics.matcher.errors import EmptyGallery, InvalidArgument
 from biometrics.matcher.gallery import Block, Gallery, GalleryDtype
 from biometrics.matcher.graphs import code_search_graph, search_graph
-from biometrics.matcher.vectors import as_vectors, check_threshold
+from biometrics.matcher.vectors import as_vectors, check_threshold, stored_as_float32
 
 # A run's selection keeps every group within 2 * its error bound of its k-th best group (see
 # graphs._best_groups_model), the bound widened by this factor: the float32 subtraction in the
@@ -101,6 +101,19 @@ class _Run:
     residual: float
     half_sq_norm: float
     stacked: tuple[int, dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A gallery version's runs and, as (runs,) arrays, each run's first slot and its factors
+    of the error bound (see _Run)."""
+
+    version: int
+    runs: list[_Run]
+    firsts: npt.NDArray[np.int64]
+    code_norm: npt.NDArray[np.float64]
+    residual: npt.NDArray[np.float64]
+    half_sq_norm: npt.NDArray[np.float64]
 
 
 class Searcher:
@@ -162,8 +175,8 @@ class Searcher:
         # One-query feeds of runs, by their blocks' (index, version, width): the stacked
         # term rows are copies, remade only for runs whose blocks changed.
         self._stacks: dict[tuple[tuple[int, int, int], ...], dict[str, Any]] = {}
-        # (gallery version, runs): remade only when the gallery changes.
-        self._plan: tuple[int, list[_Run]] | None = None
+        # Remade only when the gallery changes.
+        self._plan: _Plan | None = None
         self._pool: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
@@ -210,34 +223,29 @@ class Searcher:
     def _search(
         self, q: npt.NDArray[np.float32], k: int, threshold: float | None
     ) -> list[list[Hit]]:
-        runs = self._current_runs()
+        plan = self._current_plan()
         kind = self._kind(len(q))
         coded = encode_queries(q) if kind != "float" else None
-        bounds = self._error_bounds(q, coded, runs)
+        bounds = self._error_bounds(q, coded, plan)
         # Scores a hit must reach: (|q|^2 - threshold^2) / 2, less float64 rounding.
         floor = np.full(len(q), -np.inf)
         if threshold is not None:
             sq = np.square(q.astype(np.float64)).sum(axis=1)
             floor = 0.5 * (sq - threshold**2) - 1e-9 * (sq + threshold**2 + 1.0)
-        outputs = self._scan(q, coded, kind, runs, k, bounds, floor)
-        # Each run's numbers made global: the run and its first slot, per returned group.
-        runs_of = np.repeat(np.arange(len(runs)), [out[3].shape[1] for out in outputs])
-        firsts = np.array([run.blocks[0].first_slot for run in runs], np.int64)
-        # T: the k-th best lower bound among the members of every run's k best groups.
-        top = np.concatenate([out[2] for out in outputs], axis=1)
-        top_runs = np.repeat(np.arange(len(runs)), [out[2].shape[1] for out in outputs])
-        lower = top - bounds[:, top_runs, None]
-        reach = np.maximum(_kth_largest(lower.reshape(len(q), -1), k), floor)
-        # The templates that may belong in the top k: the members, of the groups each run
-        # selected, whose own upper bound reaches T.
+        outputs, reach = self._scan(q, coded, kind, plan.runs, k, bounds, floor)
+        # T: the k-th best lower bound among the members of every run's k best groups (or
+        # the floor). The templates that may belong in the top k: the members, of the groups
+        # each run selected, whose own upper bound reaches T.
         query, number = np.concatenate([out[3] for out in outputs], axis=1)
         selected = np.concatenate([out[4] for out in outputs])
-        upper = selected + bounds[query, runs_of][:, None]
-        within, offsets = np.nonzero(upper >= reach[query][:, None])
-        order = np.argsort(query[within], kind="stable")
-        within, offsets = within[order], offsets[order]
+        runs_of = np.repeat(np.arange(len(outputs)), [out[3].shape[1] for out in outputs])
+        cut = (reach.reached()[query] - bounds.T[runs_of, query])[:, None]
+        within, offsets = np.nonzero(selected >= cut)
+        if len(q) > 1:
+            order = np.argsort(query[within], kind="stable")
+            within, offsets = within[order], offsets[order]
         rows_kept = query[within]
-        slots_kept = firsts[runs_of[within]] + number[within] * self.group + offsets
+        slots_kept = plan.firsts[runs_of[within]] + number[within] * self.group + offsets
         # Not the last block's padding (kept, at -inf, when fewer than k templates exist).
         real = slots_kept < len(self.gallery)
         rows_kept, slots_kept = rows_kept[real], slots_kept[real]
@@ -255,16 +263,16 @@ class Searcher:
         return "single" if queries == 1 else "batch"
 
     def _error_bounds(
-        self, q: npt.NDArray[np.float32], coded: QueryCodes | None, runs: list[_Run]
+        self, q: npt.NDArray[np.float32], coded: QueryCodes | None, plan: _Plan
     ) -> npt.NDArray[np.float64]:
         """(B, runs) bound on |approximate - true score| of every template of each run."""
-        norms = np.sqrt(np.square(q.astype(np.float64)).sum(axis=1))[:, None]
-        half = np.array([run.half_sq_norm for run in runs])
-        bounds: npt.NDArray[np.float64] = rounding_bound(self.gallery.dim, norms, half)
+        if coded is None:
+            norms = np.sqrt(np.square(q.astype(np.float64)).sum(axis=1))[:, None]
+        else:
+            norms = coded.norms[:, None]
+        bounds: npt.NDArray[np.float64] = rounding_bound(self.gallery.dim, norms, plan.half_sq_norm)
         if coded is not None:
-            code_norm = np.array([run.code_norm for run in runs])
-            residual = np.array([run.residual for run in runs])
-            bounds += coded.errors[:, None] * code_norm + norms * residual
+            bounds += coded.errors[:, None] * plan.code_norm + norms * plan.residual
         return bounds
 
     def _session(self, kind: str, blocks: int) -> Any:
@@ -309,14 +317,24 @@ class Searcher:
 
     def _current_runs(self) -> list[_Run]:
         """The gallery's runs, made again only after the gallery changed."""
+        return self._current_plan().runs
+
+    def _current_plan(self) -> _Plan:
         version = self.gallery.version
-        if self._plan is None or self._plan[0] != version:
+        if self._plan is None or self._plan.version != version:
             blocks = self.gallery.blocks()
             live = {b.index for b in blocks}
             self._maxima = {i: m for i, m in self._maxima.items() if i in live}
             runs = [self._make_run(run) for run in self._split(blocks)]
-            self._plan = (version, runs)
-        return self._plan[1]
+            self._plan = _Plan(
+                version,
+                runs,
+                np.array([run.blocks[0].first_slot for run in runs], np.int64),
+                np.array([run.code_norm for run in runs]),
+                np.array([run.residual for run in runs]),
+                np.array([run.half_sq_norm for run in runs]),
+            )
+        return self._plan
 
     def _make_run(self, blocks: list[Block]) -> _Run:
         feed: dict[str, Any] = {}
@@ -354,10 +372,11 @@ class Searcher:
         k: int,
         bounds: npt.NDArray[np.float64],
         floor: npt.NDArray[np.float64],
-    ) -> list[list[Any]]:
+    ) -> tuple[list[list[Any]], _RunningReach]:
         """Every run's selection (see graphs._best_groups_model): each run returns its k best
         groups and every group within twice its error bound of the k-th of them (and, with a
-        threshold, within its bound of the floor)."""
+        threshold, within its bound of the floor, or of the reach of the runs done before it).
+        Returned with the reach of all runs."""
         margin = bounds.T * SLACK_MARGIN
         reach = _RunningReach(k, floor, margin)
         # (runs, B, 1): each run's (B, 1) slack is a contiguous view. Its ``lowest`` is set as
@@ -368,7 +387,7 @@ class Searcher:
             groups = -(-run.templates // self.group)
             feeds.append({"k": np.array([min(k, groups)], np.int64), "slack": slack[r]})
         if self._device is not None:
-            return self._run_resident(q, runs, feeds, reach, self._device)
+            return self._run_resident(q, runs, feeds, reach, self._device), reach
         assert coded is not None
         common = {"queries": coded.codes, "scale": np.array(coded.scale, np.float32)}
         if kind == "single":
@@ -385,7 +404,7 @@ class Searcher:
             feed.update(common)
         # Made here, not by two workers at once.
         sessions = [self._session(kind, count) for count in segments]
-        return self._run_cpu(sessions, feeds, reach)
+        return self._run_cpu(sessions, feeds, reach), reach
 
     def _stacked_feed(self, run: _Run) -> tuple[int, dict[str, Any]]:
         """A run's number of stacks and inputs for the one-query graph: its full blocks as one
@@ -542,12 +561,12 @@ class Searcher:
         stable sort of the distances). Where many are kept (near-duplicate templates), they
         are first scored in float32, each within its rounding bound, and only those whose
         bound reaches the k-th best lower bound go on to float64."""
-        templates, halves = self.gallery.templates_at(slots)
+        stored, halves = self.gallery.templates_at(slots)
         if len(slots) > max(DIRECT_MEMBERS * k * len(q), DIRECT_FLOOR):
-            lower, upper = _float32_bounds(q, rows, templates, halves)
+            lower, upper = _float32_bounds(q, rows, stored_as_float32(stored), halves)
             chosen = upper >= _kth_by_query(rows, lower, len(q), k)[rows]
-            rows, slots, templates = rows[chosen], slots[chosen], templates[chosen]
-        diff = templates.astype(np.float64) - q.astype(np.float64)[rows]
+            rows, slots, stored = rows[chosen], slots[chosen], stored[chosen]
+        diff = stored.astype(np.float64) - q.astype(np.float64)[rows]
         distances = np.sqrt(np.square(diff).sum(axis=1))
         order = np.lexsort((slots, distances, rows))
         rows, slots, distances = rows[order], slots[order], distances[order]
@@ -558,6 +577,8 @@ class Searcher:
             best &= distances <= threshold
         ids = self.gallery.ids_at(slots[best])
         hits = [Hit(i, d) for i, d in zip(ids, distances[best].tolist(), strict=True)]
+        if len(q) == 1:
+            return [hits]
         ends = np.cumsum(np.bincount(rows[best], minlength=len(q))).tolist()
         return [hits[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
@@ -578,18 +599,22 @@ class _RunningReach:
         self.k = k
         self.floor = floor
         self.margin = margin  # (runs, B)
-        self.best = np.full((len(floor), k), -np.inf)
+        self.best: npt.NDArray[np.float64] = np.full((len(floor), k), -np.inf)
+
+    def reached(self) -> npt.NDArray[np.float64]:
+        """(B,) max(the floor, the k-th best lower bound so far). Once every run is added, each
+        template of the true top k within the threshold scores at least this."""
+        return np.maximum(self.floor, self.best[:, -1])
 
     def lowest(self, run: int) -> npt.NDArray[np.float32]:
         """(B, 1) the run's ``lowest`` input."""
-        so_far = np.maximum(self.floor, self.best[:, -1])
-        return _float32_down(so_far - self.margin[run])[:, None]
+        return _float32_down(self.reached() - self.margin[run])[:, None]
 
     def add(self, run: int, top_members: npt.NDArray[np.float32]) -> None:
         """Counts a finished run's k best groups' members (B, k_r, group)."""
         lower = top_members.reshape(len(self.best), -1) - self.margin[run][:, None]
         merged = np.concatenate([self.best, lower], axis=1)
-        self.best = -np.sort(-merged, axis=1)[:, : self.k]
+        self.best = np.sort(merged, axis=1)[:, : -self.k - 1 : -1]  # the k largest, descending
 
 
 def _blocks_key(run: _Run) -> tuple[tuple[int, int, int], ...]:
@@ -598,15 +623,14 @@ def _blocks_key(run: _Run) -> tuple[tuple[int, int, int], ...]:
 
 
 def _float32_up(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
-    """`values` in float32, rounded up where the nearest float32 lies below."""
-    near = values.astype(np.float32)
-    return np.where(near < values, np.nextafter(near, np.float32(np.inf)), near)
+    """`values` in float32, rounded up: the nearest float32, one step higher (two numpy calls
+    where a test for which way it rounded took four; one step costs 6e-8 of a bound)."""
+    return np.nextafter(values.astype(np.float32), np.float32(np.inf))
 
 
 def _float32_down(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
-    """`values` in float32, rounded down where the nearest float32 lies above."""
-    near = values.astype(np.float32)
-    return np.where(near > values, np.nextafter(near, np.float32(-np.inf)), near)
+    """`values` in float32, rounded down: the nearest float32, one step lower."""
+    return np.nextafter(values.astype(np.float32), np.float32(-np.inf))
 
 
 def _float32_bounds(

@@ -34,20 +34,23 @@ def as_vectors(values: Any, dim: int, what: str) -> Vectors:
     array = np.asarray(values)
     if array.ndim != 2 or array.shape[1] != dim:
         raise DimensionMismatch(what, f"(n, {dim})", tuple(int(s) for s in array.shape))
-    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+    # f, i, u: real floating and integer types (not bool, complex, object or strings).
+    if array.dtype.kind not in "fiu":
         raise DimensionMismatch(what, f"(n, {dim}) real numbers, not {array.dtype}", array.shape)
-    _require_in_range(array, what)
+    # One reduction when all is well (NaN makes the maximum NaN, which fails the test); the
+    # offending row is looked for only when it is not. The values are checked as given: a
+    # float32 cast could round 10000.0001 into range.
+    if array.size:
+        real = array if array.dtype.kind == "f" else array.astype(np.float64)
+        if not np.abs(real).max() <= MAX_ABS_VALUE:
+            _raise_first_bad(real, what)
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
-def _require_in_range(array: npt.NDArray[Any], what: str) -> None:
-    if array.size == 0:
-        return
-    if not np.issubdtype(array.dtype, np.floating):
-        array = array.astype(np.float64)  # |int64 min| wraps around as an integer
+def _raise_first_bad(array: npt.NDArray[np.floating[Any]], what: str) -> None:
+    """Raises for the first (in row order) NaN/inf or value beyond +/-MAX_ABS_VALUE of a
+    float array (integers come widened to float64: |int64 min| wraps around as an integer)."""
     bad = ~(np.abs(array) <= MAX_ABS_VALUE)  # NaN compares false, so it is caught too
-    if not bad.any():
-        return
     row, col = (int(i) for i in np.argwhere(bad)[0])
     value = float(array[row, col])
     if not math.isfinite(value):
@@ -71,6 +74,13 @@ def float16_to_float32(values: npt.NDArray[np.float16]) -> Vectors:
     widened *= np.float32(2.0**112)
     bits |= sign
     return widened
+
+
+def stored_as_float32(stored: npt.NDArray[Any]) -> Vectors:
+    """Stored float32 or float16 templates as float32 (float16 widened exactly)."""
+    if stored.dtype == np.float16:
+        return float16_to_float32(stored)
+    return np.asarray(stored, np.float32)
 
 
 def check_threshold(threshold: float) -> float:

@@ -59,15 +59,18 @@ def test_half_squared_norms_are_stored_beside_each_block(tmp_path: Path) -> None
     np.testing.assert_allclose(norms, expected, rtol=1e-6)
 
 
-def test_templates_at_reads_any_slots_with_their_norms(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dtype", list(GalleryDtype))
+def test_templates_at_reads_any_slots_with_their_norms(tmp_path: Path, dtype: GalleryDtype) -> None:
     values = _vectors(11)
-    with Gallery.create(tmp_path / "g", block=8) as gallery:
+    with Gallery.create(tmp_path / "g", block=8, dtype=dtype) as gallery:
         gallery.add([f"t{i}" for i in range(11)], values)
         slots = np.array([10, 0, 7, 8, 0])
         rows, norms = gallery.templates_at(slots)
-        assert rows.shape == (5, DIM)
+        # The stored values, in the gallery's own dtype.
+        assert rows.dtype == dtype.numpy
+        np.testing.assert_array_equal(rows, values.astype(dtype.numpy)[slots])
+        np.testing.assert_array_equal(gallery.vectors_at(slots), rows.astype(np.float32))
         assert norms.shape == (5,)
-        np.testing.assert_array_equal(rows, values[slots])
         stored = np.concatenate([b.half_sq_norms for b in gallery.blocks()])
         np.testing.assert_array_equal(norms, stored[slots])
 

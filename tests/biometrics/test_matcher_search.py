@@ -369,3 +369,24 @@ def test_resident_iobinding_path_on_the_cpu_device(tmp_path: Path, dtype: Galler
         gallery.remove([i for i in gallery.ids if i not in {"x", "g3"}])
         assert resident.search(queries[:2], k=5) == host.search(queries[:2], k=5)
         assert all(i == 0 for i in resident._copies)
+
+
+@given(
+    st.one_of(
+        st.floats(-1e30, 1e30, allow_nan=False), st.sampled_from([-np.inf, np.inf, 0.0, -0.0])
+    )
+)
+def test_float32_rounding_of_bounds_is_outward(value: float) -> None:
+    # The graph's slack and lowest inputs are float32: rounded the wrong way by even one step,
+    # a run could leave out a group that holds a true top-k template. (Scores and bounds stay
+    # within ~1e10: template and query elements are at most 1e4.)
+    from biometrics.matcher.search import _float32_down, _float32_up
+
+    values = np.array([value])
+    up, down = _float32_up(values), _float32_down(values)
+    assert up.dtype == down.dtype == np.float32
+    assert float(up[0]) >= value >= float(down[0])
+    if np.isfinite(value):
+        # Within two float32 steps of the value.
+        assert float(np.nextafter(np.nextafter(up, -np.inf), -np.inf)[0]) <= value
+        assert float(np.nextafter(np.nextafter(down, np.inf), np.inf)[0]) >= value
