@@ -76,13 +76,15 @@ def search_graph(dim: int, *, float16: bool, blocks: int = 1, group: int = 1) ->
     """`blocks` gallery blocks against a batch of queries: the best `group`s of templates.
 
     Inputs: ``queries`` (B, dim) float32; ``k`` (1,) int64, 1 <= k <= the number of groups;
-    and for each block i ``block{i}`` (C_i, dim) float32 or float16 (the block's templates as
-    rows, C_i a multiple of `group`) and ``half_sq_norms{i}`` (C_i,) float32, |g|^2/2 of each
-    row (+inf for padding rows, which then never win). The blocks' templates are cut into
-    consecutive groups of `group`, numbered across the blocks in order. Outputs:
-    ``scores`` (B, k) float32, the best groups' largest ``q.g - |g|^2/2``, in descending order,
-    ``groups`` (B, k) int64, their numbers (ONNX TopK breaks ties by the lower number), and
-    when `group` > 1 ``members`` (B, k, group) float32, the scores of those groups' members.
+    ``slack`` and ``lowest`` (B, 1) float32 (see `_best_groups_model`); and for each block i
+    ``block{i}`` (C_i, dim) float32 or float16 (the block's templates as rows, C_i a multiple of
+    `group`) and ``half_sq_norms{i}`` (C_i,) float32, |g|^2/2 of each row (+inf for padding
+    rows, which then never win). The blocks' templates are cut into consecutive groups of
+    `group`, numbered across the blocks in order. Outputs: ``scores`` (B, k) float32, the best
+    groups' largest ``q.g - |g|^2/2``, in descending order, ``groups`` (B, k) int64, their
+    numbers (ONNX TopK breaks ties by the lower number), ``members`` (B, k, group) float32,
+    the scores of those groups' members, and the selection ``pairs`` and ``selected`` (see
+    `_best_groups_model`).
 
     Ranking groups by their best score instead of templates by score keeps TopK off the (B, C)
     score matrix: one ReduceMax pass over it (vectorised, ~0.15 ns a score) then a TopK over

@@ -90,23 +90,19 @@ class Hit:
 @dataclass
 class _Run:
     """Consecutive blocks scanned by one ONNX run: its number of templates, its blocks' inputs
-    for the batch codes graph (host arrays; the CUDA path binds its own), the largest template
-    factors of the error bound: s|c|, |g - s*c| and |g|^2/2, and, once a one-query search
-    needed them, the number of stacks and the inputs of the one-query graph."""
+    for the batch codes graph (host arrays; the CUDA path binds its own) and, once a one-query
+    search needed them, the number of stacks and the inputs of the one-query graph."""
 
     blocks: list[Block]
     templates: int
     feed: dict[str, Any]
-    code_norm: float
-    residual: float
-    half_sq_norm: float
     stacked: tuple[int, dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
 class _Plan:
-    """A gallery version's runs and, as (runs,) arrays, each run's first slot and its factors
-    of the error bound (see _Run)."""
+    """A gallery version's runs and, as (runs,) arrays, each run's first slot and the largest
+    template factors of the error bound over its blocks: s|c|, |g - s*c| and |g|^2/2."""
 
     version: int
     runs: list[_Run]
@@ -326,31 +322,30 @@ class Searcher:
             live = {b.index for b in blocks}
             self._maxima = {i: m for i, m in self._maxima.items() if i in live}
             runs = [self._make_run(run) for run in self._split(blocks)]
+            # (runs, 3): each factor's largest over a run's blocks.
+            factors = np.array(
+                [np.max([self._block_maxima(b) for b in run.blocks], axis=0) for run in runs]
+            )
             self._plan = _Plan(
                 version,
                 runs,
                 np.array([run.blocks[0].first_slot for run in runs], np.int64),
-                np.array([run.code_norm for run in runs]),
-                np.array([run.residual for run in runs]),
-                np.array([run.half_sq_norm for run in runs]),
+                *np.ascontiguousarray(factors.T),
             )
         return self._plan
 
     def _make_run(self, blocks: list[Block]) -> _Run:
         feed: dict[str, Any] = {}
-        maxima = []
         for i, block in enumerate(blocks):
             if self._device is None:
                 codes, terms = self._host_codes(block)
                 feed[f"codes{i}"] = codes
                 feed[f"scales{i}"] = terms[SCALE]
                 feed[f"neg_half_sq_norms{i}"] = terms[NEG_HALF_SQ_NORM]
-            maxima.append(self._block_maxima(block))
-        templates = sum(b.rows.shape[0] for b in blocks)
-        code_norm, residual, half = (max(values) for values in zip(*maxima, strict=True))
-        return _Run(blocks, templates, feed, code_norm, residual, half)
+        return _Run(blocks, sum(b.rows.shape[0] for b in blocks), feed)
 
     def _block_maxima(self, block: Block) -> tuple[float, float, float]:
+        """The block's largest s|c|, |g - s*c| and |g|^2/2, cached by block version."""
         cached = self._maxima.get(block.index)
         if cached is None or cached[0] != block.version:
             terms = block.terms
