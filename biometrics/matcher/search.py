@@ -17,7 +17,8 @@ the k-th) is a returned member whose upper bound reaches T, and no run is ever s
 Only those members (a few dozen a query) are read from the stored templates and re-ranked with
 true float64 Euclidean distances (not the cancellation-prone |q|^2+|g|^2-2q.g), ties (equal
 float64 distances) to the lower gallery slot, as a stable sort of the distances would. So the
-top k is the float64 reference's, whatever the data.
+top k is the float64 reference's, whatever the data. (A gallery of near-duplicates keeps many
+more: they are re-ranked a bounded chunk at a time.)
 
 On the CUDA provider every block is copied to the device once (an OrtValue per block, refreshed
 only when the gallery changes that block) and bound with IOBinding; a search moves only the
@@ -73,6 +74,10 @@ RERANK_QUERIES = 128
 # ~50, where the prefilter cost more than float64 on all of them.
 DIRECT_MEMBERS = 2
 DIRECT_FLOOR = 256
+# Kept templates re-ranked at a time (~64 MiB of float64 differences at d = 128): a gallery of
+# near-duplicates keeps every copy within the error bound, a million of them for one query of
+# 10M identical templates; each chunk's exact k best are carried into the next.
+RERANK_MEMBERS = 65536
 # Templates per ONNX run (in whole gallery blocks, at least one): TopK costs ~3 us a query row
 # whatever its length, so at B = 64 runs of 16,384 templates spent ~8% of the search in TopK;
 # 65,536 spend 2%.
@@ -553,29 +558,60 @@ class Searcher:
     ) -> list[list[Hit]]:
         """Per query: the kept templates (slots[i] kept for query rows[i], rows ascending),
         and among them the k nearest by true float64 distance, ties to the lower slot (a
-        stable sort of the distances). Where many are kept (near-duplicate templates), they
-        are first scored in float32, each within its rounding bound, and only those whose
-        bound reaches the k-th best lower bound go on to float64."""
+        stable sort of the distances). Taken RERANK_MEMBERS at a time, each chunk's k best
+        per query carried into the next, so memory stays bounded however many are kept."""
+        best = self._nearest(q, rows[:RERANK_MEMBERS], slots[:RERANK_MEMBERS], k)
+        for start in range(RERANK_MEMBERS, len(slots), RERANK_MEMBERS):
+            chunk = slice(start, start + RERANK_MEMBERS)
+            more = self._nearest(q, rows[chunk], slots[chunk], k)
+            best = _first_k(
+                np.concatenate([best[0], more[0]]),
+                np.concatenate([best[1], more[1]]),
+                np.concatenate([best[2], more[2]]),
+                k,
+            )
+        rows, slots, distances = best
+        if threshold is not None:
+            within = distances <= threshold
+            rows, slots, distances = rows[within], slots[within], distances[within]
+        ids = self.gallery.ids_at(slots)
+        hits = [Hit(i, d) for i, d in zip(ids, distances.tolist(), strict=True)]
+        if len(q) == 1:
+            return [hits]
+        ends = np.cumsum(np.bincount(rows, minlength=len(q))).tolist()
+        return [hits[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+
+    def _nearest(
+        self,
+        q: npt.NDArray[np.float32],
+        rows: npt.NDArray[np.intp],
+        slots: npt.NDArray[np.int64],
+        k: int,
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """`_first_k` of the kept templates by true float64 distance. Where many are kept
+        (near-duplicate templates), they are first scored in float32, each within its rounding
+        bound, and only those whose bound reaches the k-th best lower bound go on to float64."""
         stored, halves = self.gallery.templates_at(slots)
         if len(slots) > max(DIRECT_MEMBERS * k * len(q), DIRECT_FLOOR):
             lower, upper = _float32_bounds(q, rows, stored_as_float32(stored), halves)
             chosen = upper >= _kth_by_query(rows, lower, len(q), k)[rows]
             rows, slots, stored = rows[chosen], slots[chosen], stored[chosen]
         diff = stored.astype(np.float64) - q.astype(np.float64)[rows]
-        distances = np.sqrt(np.square(diff).sum(axis=1))
-        order = np.lexsort((slots, distances, rows))
-        rows, slots, distances = rows[order], slots[order], distances[order]
-        # Each query's first k, within the threshold if one is given.
-        starts = np.searchsorted(rows, np.arange(len(q) + 1))
-        best = np.arange(len(rows)) - starts[rows] < k
-        if threshold is not None:
-            best &= distances <= threshold
-        ids = self.gallery.ids_at(slots[best])
-        hits = [Hit(i, d) for i, d in zip(ids, distances[best].tolist(), strict=True)]
-        if len(q) == 1:
-            return [hits]
-        ends = np.cumsum(np.bincount(rows[best], minlength=len(q))).tolist()
-        return [hits[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+        return _first_k(rows, slots, np.sqrt(np.square(diff).sum(axis=1)), k)
+
+
+def _first_k(
+    rows: npt.NDArray[np.intp],
+    slots: npt.NDArray[np.int64],
+    distances: npt.NDArray[np.float64],
+    k: int,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Each query row's k nearest (by distance, then slot), ordered by row, distance, slot."""
+    order = np.lexsort((slots, distances, rows))
+    rows, slots, distances = rows[order], slots[order], distances[order]
+    starts = np.searchsorted(rows, rows, side="left")
+    first = np.arange(len(rows)) - starts < k
+    return rows[first], slots[first], distances[first]
 
 
 class _RunningReach:

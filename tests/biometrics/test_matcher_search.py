@@ -3,6 +3,7 @@ float16), watchlist thresholds, following gallery changes, provider selection an
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -220,6 +221,72 @@ def test_many_runs_prune_by_the_reach_of_finished_runs(
         searcher = Searcher(gallery, threads=threads)
         assert len(searcher._current_runs()) == max(1, n // 4)
         assert_same(searcher.search(queries, k=k, threshold=threshold), expected, gallery.ids)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 80),
+    b=st.integers(1, 4),
+    k=st.integers(1, 30),
+    chunk=st.integers(1, 9),
+    threshold=st.sampled_from([None, 0.0, 2.0, 3.0]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_kept_templates_reranked_a_chunk_at_a_time_match_the_reference(
+    tmp_path_factory: pytest.TempPathFactory,
+    n: int,
+    b: int,
+    k: int,
+    chunk: int,
+    threshold: float | None,
+    seed: int,
+) -> None:
+    """Chunks of a few kept templates, their k best carried into the next: exact ties split
+    across chunks still go to the lower slot."""
+    values, queries = small_integers(seed, n, b)
+    expected = reference(values, queries, k)
+    if threshold is not None:
+        expected = [[(i, d) for i, d in row if d <= threshold] for row in expected]
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        _gallery(tmp_path_factory.mktemp("g") / "g", values, block=16) as gallery,
+    ):
+        patch.setattr("biometrics.matcher.search.RERANK_MEMBERS", chunk)
+        hits = Searcher(gallery, threads=1).search(queries, k=k, threshold=threshold)
+        assert_same(hits, expected, gallery.ids)
+
+
+def test_a_gallery_of_copies_is_reranked_in_bounded_memory(tmp_path: Path) -> None:
+    """Every copy of a template lies within the error bound of the others, so all 30,000 are
+    kept. Re-ranked all at once, one query's search peaked at 76 MiB of numpy temporaries
+    (float64 differences); in chunks of 4,096 at 12 MiB."""
+    rng = np.random.default_rng(21)
+    twin = rng.normal(0, 0.12, DIM).astype(np.float32)
+    values = np.concatenate(
+        [
+            rng.normal(0, 0.12, (500, DIM)),
+            np.tile(twin, (30000, 1)),
+            rng.normal(0, 0.12, (500, DIM)),
+        ]
+    ).astype(np.float32)
+    queries = np.stack([twin + np.float32(0.001), values[3]])
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        _gallery(tmp_path / "g", values, block=4096) as gallery,
+    ):
+        patch.setattr("biometrics.matcher.search.RERANK_MEMBERS", 4096)
+        searcher = Searcher(gallery, threads=1)
+        for batch in (queries[:1], queries):
+            searcher.search(batch, k=10)  # sessions made outside the measurement
+            tracemalloc.start()
+            try:
+                hits = searcher.search(batch, k=10)
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            assert_same(hits, reference(values, batch, 10), gallery.ids)
+            assert [h.id for h in hits[0]] == [f"g{i}" for i in range(500, 510)]
+            assert peak < 16 * 2**20, f"{peak / 2**20:.1f} MiB"
 
 
 def test_float16_gallery_ranks_its_stored_values_exactly(tmp_path: Path) -> None:
