@@ -26,8 +26,11 @@ longer holds), or, in a removal, an id in two slots. `replace` and `remove` ther
 save what they will overwrite (``undo.npz``: the slots, their stored templates and ids, the
 count); an exception rolls the change back at once, and a process that died mid-write leaves
 the file, from which the next `open` rolls it back. `add` needs none: it writes only past the
-count, which the header advances last. (The journal is not fsynced: it covers a process that
-dies, not a machine that loses power before the kernel writes its pages.)
+count, which the header advances last. The same order holds on disk after a power cut: the
+undo file is fsynced (and its directory entry) before the change starts, the changed pages are
+msynced before the header is rewritten after an add and before the undo file is deleted, and
+the header is replaced by an fsynced copy. (On one ext4 disk this took a one-template add from
+0.3 to 2.5 ms and a replace or remove from ~0.7 to ~3.6 ms; a bulk add is unchanged.)
 
 Not safe for concurrent writers across processes; within one process every method takes the
 gallery's lock, so a `Searcher` never sees a half-written template.
@@ -256,6 +259,7 @@ class Gallery:
         for name, per_block in self._block_bytes().items():
             with (self.path / name).open("r+b") as f:
                 f.truncate(needed * per_block)
+                os.fsync(f.fileno())
         self._block_versions += [0] * (needed - self._capacity)
         self._capacity = needed
         self._map()
@@ -430,6 +434,7 @@ class Gallery:
                 done += take
             for offset, tid in enumerate(ids):
                 index[tid] = first + offset
+            self.flush()  # the templates on disk before the header counts them
             self._count += len(ids)
             self._changed()
 
@@ -485,13 +490,17 @@ class Gallery:
             ids=saved["ids"],
             count=saved["count"],
         )
+        _sync_file(tmp)
         os.replace(tmp, self.path / _UNDO)
+        _sync_file(self.path)
         try:
             yield
         except BaseException:
             self._restore(saved)
             raise
+        self.flush()  # the change on disk before its undo record goes
         (self.path / _UNDO).unlink()
+        _sync_file(self.path)
 
     def _roll_back_file(self) -> None:
         """Undo a change that a process did not finish (see the module docstring)."""
@@ -525,6 +534,7 @@ class Gallery:
         self._changed()
         self.flush()
         (self.path / _UNDO).unlink(missing_ok=True)
+        _sync_file(self.path)
 
     def _stored_at(self, slots: Any) -> npt.NDArray[Any]:
         """(n, dim) copies of the stored templates of `slots`, in the gallery's dtype. Taken
@@ -626,7 +636,21 @@ def _upgrade(root: Path, header: dict[str, Any]) -> None:
 
 
 def _write_header(root: Path, header: dict[str, Any]) -> None:
-    # Write-then-rename: a crash leaves the old header or the new one, never half of one.
+    # Write-then-rename, both synced: a crash or a power cut leaves the old header or the new
+    # one, never half of one.
     tmp = root / (_HEADER + ".tmp")
-    tmp.write_text(json.dumps(header, indent=1))
+    with tmp.open("w") as f:
+        f.write(json.dumps(header, indent=1))
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, root / _HEADER)
+    _sync_file(root)
+
+
+def _sync_file(path: Path) -> None:
+    """fsync a file, or a directory (its entries: a rename or a deletion in it)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

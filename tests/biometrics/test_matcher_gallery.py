@@ -521,3 +521,83 @@ def test_a_journal_that_does_not_fit_the_gallery_is_refused(tmp_path: Path) -> N
     )
     with pytest.raises(GalleryFileError, match=r"undo\.npz does not fit"):
         Gallery.open(tmp_path / "g")
+
+
+def _record_syncs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Record, in order, each fsync (of the file's or directory's name), msync of a mapped
+    file, rename and deletion, each still done for real."""
+    import os
+
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace, real_unlink = os.fsync, os.replace, Path.unlink
+    real_flush = np.memmap.flush
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", Path(os.readlink(f"/proc/self/fd/{fd}")).name))
+        real_fsync(fd)
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        events.append(("rename", Path(dst).name))
+        real_replace(src, dst)
+
+    def unlink(path: Path, missing_ok: bool = False) -> None:
+        events.append(("unlink", path.name))
+        real_unlink(path, missing_ok=missing_ok)
+
+    def flush(array: np.memmap) -> None:
+        events.append(("msync", Path(str(array.filename)).name))
+        real_flush(array)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(Path, "unlink", unlink)
+    monkeypatch.setattr(np.memmap, "flush", flush)
+    return events
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd (Linux)")
+@pytest.mark.parametrize("operation", ["add", "replace", "remove"])
+def test_each_change_reaches_the_disk_in_an_order_a_power_cut_cannot_break(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, operation: str
+) -> None:
+    """The undo record is on disk (file and directory entry) before a replace or remove
+    starts; the changed pages are msynced before an add's header counts them and before the
+    undo record is deleted; the header is an fsynced copy renamed into place, then the
+    directory is synced."""
+    path = tmp_path / "g"
+    data_files = {"templates.bin", "half_sq_norms.bin", "ids.bin", "codes.bin", "code_terms.bin"}
+    with Gallery.create(path, block=4) as gallery:
+        gallery.add([f"t{i}" for i in range(10)], _vectors(10))
+        events = _record_syncs(monkeypatch)
+        if operation == "add":
+            gallery.add(["new"], _vectors(1, seed=7))
+        elif operation == "replace":
+            gallery.replace(["t3"], _vectors(1, seed=7))
+        else:
+            gallery.remove(["t3"])
+        monkeypatch.undo()
+
+    def at(event: tuple[str, str]) -> int:
+        assert event in events, (event, events)
+        return events.index(event)
+
+    header = at(("rename", "gallery.json"))
+    assert events[header - 1 : header + 2] == [
+        ("fsync", "gallery.json.tmp"),
+        ("rename", "gallery.json"),
+        ("fsync", "g"),
+    ]
+    if operation == "add":
+        assert all(at(("msync", name)) < header for name in data_files)
+        assert ("rename", "undo.npz") not in events
+        return
+    journal = at(("rename", "undo.npz"))
+    assert at(("fsync", "undo.npz.tmp.npz")) < journal
+    assert events[journal + 1] == ("fsync", "g")
+    assert not any(kind == "msync" for kind, _ in events[:journal])
+    deleted = at(("unlink", "undo.npz"))
+    assert all(journal < at(("msync", name)) < deleted for name in data_files)
+    assert events[deleted + 1] == ("fsync", "g")
+    with Gallery.open(path) as reopened:
+        assert ("t3" in reopened) is (operation == "replace")
+        _assert_consistent(reopened)
