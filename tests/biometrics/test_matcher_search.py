@@ -41,6 +41,16 @@ def reference(
     return result
 
 
+def reference_within(
+    gallery_vectors: np.ndarray, queries: np.ndarray, k: int, threshold: float | None
+) -> list[list[tuple[int, float]]]:
+    """`reference`, less the hits beyond `threshold` when one is given (watchlist mode)."""
+    expected = reference(gallery_vectors, queries, k)
+    if threshold is None:
+        return expected
+    return [[(i, d) for i, d in row if d <= threshold] for row in expected]
+
+
 def assert_same(
     hits: list[list[Hit]], expected: list[list[tuple[int, float]]], ids: list[str]
 ) -> None:
@@ -210,9 +220,7 @@ def test_many_runs_prune_by_the_reach_of_finished_runs(
     """With a run a block, later runs leave out groups below what earlier runs already
     reached; the result is still the reference's, ties and threshold boundaries included."""
     values, queries = small_integers(seed, n, b)
-    expected = reference(values, queries, k)
-    if threshold is not None:
-        expected = [[(i, d) for i, d in row if d <= threshold] for row in expected]
+    expected = reference_within(values, queries, k, threshold)
     with (
         pytest.MonkeyPatch.context() as patch,
         _gallery(tmp_path_factory.mktemp("g") / "g", values, block=4) as gallery,
@@ -244,9 +252,7 @@ def test_kept_templates_reranked_a_chunk_at_a_time_match_the_reference(
     """Chunks of a few kept templates, their k best carried into the next: exact ties split
     across chunks still go to the lower slot."""
     values, queries = small_integers(seed, n, b)
-    expected = reference(values, queries, k)
-    if threshold is not None:
-        expected = [[(i, d) for i, d in row if d <= threshold] for row in expected]
+    expected = reference_within(values, queries, k, threshold)
     with (
         pytest.MonkeyPatch.context() as patch,
         _gallery(tmp_path_factory.mktemp("g") / "g", values, block=16) as gallery,
