@@ -639,10 +639,8 @@ def _write_header(root: Path, header: dict[str, Any]) -> None:
     # Write-then-rename, both synced: a crash or a power cut leaves the old header or the new
     # one, never half of one.
     tmp = root / (_HEADER + ".tmp")
-    with tmp.open("w") as f:
-        f.write(json.dumps(header, indent=1))
-        f.flush()
-        os.fsync(f.fileno())
+    tmp.write_text(json.dumps(header, indent=1))
+    _sync_file(tmp)
     os.replace(tmp, root / _HEADER)
     _sync_file(root)
 

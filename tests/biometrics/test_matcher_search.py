@@ -41,11 +41,10 @@ def reference(
     return result
 
 
-def reference_within(
-    gallery_vectors: np.ndarray, queries: np.ndarray, k: int, threshold: float | None
+def within(
+    expected: list[list[tuple[int, float]]], threshold: float | None
 ) -> list[list[tuple[int, float]]]:
-    """`reference`, less the hits beyond `threshold` when one is given (watchlist mode)."""
-    expected = reference(gallery_vectors, queries, k)
+    """`reference` hits less those beyond `threshold` when one is given (watchlist mode)."""
     if threshold is None:
         return expected
     return [[(i, d) for i, d in row if d <= threshold] for row in expected]
@@ -195,8 +194,7 @@ def test_watchlist_hits_are_the_reference_within_the_threshold(
     threshold = data.draw(st.sampled_from([0.0, *distances, distances[-1] + 1.0]))
     with _gallery(tmp_path_factory.mktemp("g") / "g", values, block=block) as gallery:
         hits = Searcher(gallery, threads=2).search(queries, k=k, threshold=threshold)
-        within = [[(i, d) for i, d in row if d <= threshold] for row in expected]
-        assert_same(hits, within, gallery.ids)
+        assert_same(hits, within(expected, threshold), gallery.ids)
 
 
 @settings(max_examples=30, deadline=None)
@@ -220,7 +218,7 @@ def test_many_runs_prune_by_the_reach_of_finished_runs(
     """With a run a block, later runs leave out groups below what earlier runs already
     reached; the result is still the reference's, ties and threshold boundaries included."""
     values, queries = small_integers(seed, n, b)
-    expected = reference_within(values, queries, k, threshold)
+    expected = within(reference(values, queries, k), threshold)
     with (
         pytest.MonkeyPatch.context() as patch,
         _gallery(tmp_path_factory.mktemp("g") / "g", values, block=4) as gallery,
@@ -252,7 +250,7 @@ def test_kept_templates_reranked_a_chunk_at_a_time_match_the_reference(
     """Chunks of a few kept templates, their k best carried into the next: exact ties split
     across chunks still go to the lower slot."""
     values, queries = small_integers(seed, n, b)
-    expected = reference_within(values, queries, k, threshold)
+    expected = within(reference(values, queries, k), threshold)
     with (
         pytest.MonkeyPatch.context() as patch,
         _gallery(tmp_path_factory.mktemp("g") / "g", values, block=16) as gallery,
