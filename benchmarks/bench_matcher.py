@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.machine import cpu_model
 from biometrics.matcher import Gallery, GalleryDtype, Searcher
+from biometrics.matcher.codes import preferred_layout
 
 DIM = 128
 K = 10
@@ -362,6 +363,8 @@ def main() -> None:
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform()},
         "versions": versions(),
         "threads": args.threads,
+        # The layout the galleries were created with (this host's unless EGATE_CODES_LAYOUT).
+        "codes_layout": preferred_layout().value,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "results": [],
     }
@@ -372,7 +375,11 @@ def main() -> None:
 
 
 def print_table(out: dict[str, Any]) -> None:
-    print(f"\n{out['machine']['cpu']}, {out['machine']['cores']} cores, threads={out['threads']}")
+    layout = out.get("codes_layout", "columns")
+    print(
+        f"\n{out['machine']['cpu']}, {out['machine']['cores']} cores, threads={out['threads']}, "
+        f"codes layout {layout}"
+    )
     print(
         "| N | dtype | B | ours q/s | numpy q/s | FAISS q/s | ours/FAISS | B=1 ms / floor ms "
         "| cores busy, ours / FAISS |"

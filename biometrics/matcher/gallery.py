@@ -2,17 +2,21 @@
 
 On disk a gallery is a directory:
 
-- ``gallery.json``: format, dim, dtype, block size, id width, count, capacity (in blocks);
+- ``gallery.json``: format, dim, dtype, block size, id width, count, capacity (in blocks),
+  codes layout;
 - ``templates.bin``: (capacity * block, dim) float32 or float16, one template a row, so the
   re-rank reads a few templates as a few short runs of bytes;
 - ``half_sq_norms.bin``: (capacity, block) float32, |g|^2/2 of each stored template (of the
   float16 values for a float16 gallery), so a search never recomputes them;
 - ``ids.bin``: (capacity * block,) fixed-width UTF-8 ids, slot order;
-- ``codes.bin``: (capacity, dim, block) int8 and ``code_terms.bin``: (capacity, 5, block)
-  float32, the 8-bit codes a CPU search scans, as columns (the layout its int8 matrix product
-  reads without copying), and their per-template scales and error bounds (see `codes`),
-  written with every template. A gallery of format version 1 (``vectors.bin``, the templates as
-  (dim, block) columns, and no codes) is upgraded in place when opened.
+- ``codes.bin``: the 8-bit codes a CPU search scans, in the layout the host's int8 matrix
+  product reads best (`codes.CodesLayout`, chosen when the gallery is created): COLUMNS,
+  (capacity, dim, block) int8, or ROWS, (capacity, block, dim) uint8 (c + 128); and
+  ``code_terms.bin``: (capacity, 5, block) float32, their per-template scales and error bounds
+  (see `codes`), written with every template. A gallery in either layout searches correctly
+  on any host. A gallery of format version 2 has COLUMNS codes (its header gains the layout
+  at its next change); one of version 1 (``vectors.bin``, the templates as (dim, block)
+  columns, and no codes) is upgraded in place when opened.
 
 Templates occupy slots 0..count-1 densely. Removing moves the last template into the freed
 slot, so a removal costs one template's copy and the gallery never needs compaction; slot order
@@ -53,7 +57,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from biometrics.matcher.codes import TERM_ROWS, encode_templates
+from biometrics.matcher.codes import (
+    TERM_ROWS,
+    CodesLayout,
+    as_rows,
+    encode_templates,
+    preferred_layout,
+)
 from biometrics.matcher.errors import (
     DuplicateId,
     GalleryFileError,
@@ -64,9 +74,11 @@ from biometrics.matcher.errors import (
 from biometrics.matcher.vectors import Vectors, as_vectors, stored_as_float32
 
 FORMAT = "egate-gallery"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 # Version 1 galleries lack the codes files; `open` writes them.
 _UPGRADABLE = (1,)
+# Version 2 galleries differ only by their header, which names no layout: COLUMNS.
+_READABLE = (2, FORMAT_VERSION)
 DEFAULT_ID_BYTES = 64
 
 _HEADER = "gallery.json"
@@ -106,7 +118,8 @@ class GalleryDtype(enum.Enum):
 @dataclass(frozen=True)
 class Block:
     """Search view of one block: `rows` (m, dim) in the gallery dtype, `half_sq_norms`
-    (m,) float32, `codes` (dim, m) int8 and `terms` (codes.TERM_ROWS, m) float32 for slots
+    (m,) float32, `codes` (dim, m) int8 or, in a ROWS gallery, (m, dim) uint8, and `terms`
+    (codes.TERM_ROWS, m) float32 for slots
     first_slot .. first_slot+m-1. `version` changes whenever a template in the block changes,
     so device copies and caches know when to refresh."""
 
@@ -114,7 +127,7 @@ class Block:
     first_slot: int
     rows: npt.NDArray[Any]
     half_sq_norms: npt.NDArray[np.float32]
-    codes: npt.NDArray[np.int8]
+    codes: npt.NDArray[Any]
     terms: npt.NDArray[np.float32]
     version: int
 
@@ -134,6 +147,7 @@ class Gallery:
         self.dtype = GalleryDtype(header["dtype"])
         self.block_size = int(header["block"])
         self.id_bytes = int(header["id_bytes"])
+        self.codes_layout = CodesLayout(header.get("codes_layout", CodesLayout.COLUMNS.value))
         self._count = int(header["count"])
         self._capacity = int(header["capacity_blocks"])
         self._lock = threading.RLock()
@@ -158,14 +172,20 @@ class Gallery:
         *,
         block: int | None = None,
         id_bytes: int = DEFAULT_ID_BYTES,
+        codes_layout: CodesLayout | None = None,
     ) -> Gallery:
         """A new, empty gallery in directory `path` (created; must not exist or be empty).
 
         `block` is the number of templates per block (None: the dtype's `default_block`),
-        `id_bytes` the longest id in UTF-8 bytes.
+        `id_bytes` the longest id in UTF-8 bytes, `codes_layout` how the codes are stored
+        (None: `codes.preferred_layout()`, this host's).
         """
         if block is None:
             block = GalleryDtype(dtype).default_block
+        if codes_layout is None:
+            codes_layout = preferred_layout()
+        elif not isinstance(codes_layout, CodesLayout):
+            raise InvalidArgument("codes_layout", codes_layout, "must be a CodesLayout")
         for name, value in (("dim", dim), ("block", block), ("id_bytes", id_bytes)):
             if not isinstance(value, int) or value < 1:
                 raise InvalidArgument(name, value, "must be a positive int")
@@ -184,6 +204,7 @@ class Gallery:
             "id_bytes": id_bytes,
             "count": 0,
             "capacity_blocks": 0,
+            "codes_layout": codes_layout.value,
         }
         _write_header(root, header)
         return cls(root, header)
@@ -203,7 +224,7 @@ class Gallery:
         version = header.get("version")
         if version in _UPGRADABLE:
             _upgrade(root, header)
-        elif version != FORMAT_VERSION:
+        elif version not in _READABLE:
             raise GalleryFileError(root, f"format version {version} unsupported")
         try:
             gallery = cls(root, header)
@@ -229,7 +250,7 @@ class Gallery:
             self._vectors: npt.NDArray[Any] = np.zeros((0, block, dim), self.dtype.numpy)
             self._norms: npt.NDArray[np.float32] = np.zeros((0, block), np.float32)
             self._ids: npt.NDArray[np.bytes_] = np.zeros(0, id_type)
-            self._codes: npt.NDArray[np.int8] = np.zeros((0, dim, block), np.int8)
+            self._codes: npt.NDArray[Any] = np.zeros((0, *self._codes_shape()), np.int8)
             self._terms: npt.NDArray[np.float32] = np.zeros((0, TERM_ROWS, block), np.float32)
             return
         self._vectors = np.memmap(
@@ -237,8 +258,19 @@ class Gallery:
         )
         self._norms = np.memmap(self.path / _NORMS, np.float32, "r+", shape=(cap, block))
         self._ids = np.memmap(self.path / _IDS, id_type, "r+", shape=(cap * block,))
-        self._codes = np.memmap(self.path / _CODES, np.int8, "r+", shape=(cap, dim, block))
+        self._codes = np.memmap(
+            self.path / _CODES, self._codes_dtype(), "r+", shape=(cap, *self._codes_shape())
+        )
         self._terms = np.memmap(self.path / _TERMS, np.float32, "r+", shape=(cap, TERM_ROWS, block))
+
+    def _codes_shape(self) -> tuple[int, int]:
+        """A block's codes: (dim, block) columns or (block, dim) rows."""
+        if self.codes_layout is CodesLayout.ROWS:
+            return self.block_size, self.dim
+        return self.dim, self.block_size
+
+    def _codes_dtype(self) -> type[np.integer[Any]]:
+        return np.uint8 if self.codes_layout is CodesLayout.ROWS else np.int8
 
     def _block_bytes(self) -> dict[str, int]:
         """Bytes a block takes in each file."""
@@ -277,6 +309,7 @@ class Gallery:
                 "id_bytes": self.id_bytes,
                 "count": self._count,
                 "capacity_blocks": self._capacity,
+                "codes_layout": self.codes_layout.value,
             },
         )
 
@@ -362,7 +395,11 @@ class Gallery:
                         first,
                         np.asarray(self._vectors[b, :width]),
                         np.asarray(self._norms[b, :width]),
-                        np.asarray(self._codes[b, :, :width]),
+                        np.asarray(
+                            self._codes[b, :width]
+                            if self.codes_layout is CodesLayout.ROWS
+                            else self._codes[b, :, :width]
+                        ),
                         np.asarray(self._terms[b, :, :width]),
                         self._block_versions[b],
                     )
@@ -372,9 +409,10 @@ class Gallery:
 
     def stacked_codes(
         self, start: int, stop: int
-    ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]:
-        """Views (no copy) of the codes (n, dim, block) and terms (n, codes.TERM_ROWS, block)
-        of the full blocks start .. stop-1, as one array each (the files hold them in order)."""
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
+        """Views (no copy) of the codes (n, dim, block) int8, or (n, block, dim) uint8 in a ROWS
+        gallery, and terms (n, codes.TERM_ROWS, block) of the full blocks start .. stop-1, as
+        one array each (the files hold them in order)."""
         with self._lock:
             if not 0 <= start < stop <= self._count // self.block_size:
                 raise ValueError(f"blocks {start}..{stop - 1} are not all full")
@@ -427,9 +465,7 @@ class Gallery:
                 columns = slice(column, column + take)
                 self._vectors[block, columns] = stored
                 self._norms[block, columns] = _half_sq_norms(stored)
-                self._codes[block, :, columns], self._terms[block, :, columns] = _codes_as_columns(
-                    stored
-                )
+                self._put_codes(block, columns, stored)
                 self._block_versions[block] += 1
                 done += take
             for offset, tid in enumerate(ids):
@@ -549,11 +585,26 @@ class Gallery:
         blocks, columns = np.divmod(slots, self.block_size)
         self._vectors[blocks, columns] = stored
         self._norms[blocks, columns] = _half_sq_norms(stored)
-        codes, terms = encode_templates(stored)
-        self._codes[blocks, :, columns] = codes
-        self._terms[blocks, :, columns] = terms.T
+        self._put_codes(blocks, columns, stored)
         for b in set(blocks.tolist()):
             self._block_versions[b] += 1
+
+    def _put_codes(
+        self,
+        blocks: int | npt.NDArray[np.int64],
+        columns: slice | npt.NDArray[np.int64],
+        stored: npt.NDArray[Any],
+    ) -> None:
+        """Write the codes and terms of (n, dim) stored templates: at consecutive `columns` of
+        one block, or at slots given as (block, column) arrays."""
+        codes, terms = encode_templates(stored)
+        # A slice between two index arrays puts the indexed axis first: (n, dim), (n, 5).
+        fancy = not isinstance(columns, slice)
+        if self.codes_layout is CodesLayout.ROWS:
+            self._codes[blocks, columns] = as_rows(codes)
+        else:
+            self._codes[blocks, :, columns] = codes if fancy else codes.T
+        self._terms[blocks, :, columns] = terms.T if fancy else terms
 
     def _changed(self) -> None:
         self.version += 1
@@ -604,7 +655,7 @@ def _codes_as_columns(
 def _upgrade(root: Path, header: dict[str, Any]) -> None:
     """Upgrade a version 1 gallery: its (dim, block) column vectors rewritten as rows into
     templates.bin, the codes written, the header rewritten, the old vectors.bin deleted. Until
-    the header says version 2 the old files are untouched, so a crash leaves a version 1
+    the header says version 3 the old files are untouched, so a crash leaves a version 1
     gallery that upgrades again."""
     try:
         cap, dim, block = (int(header[key]) for key in ("capacity_blocks", "dim", "block"))
@@ -631,6 +682,7 @@ def _upgrade(root: Path, header: dict[str, Any]) -> None:
             array.flush()
         del old, rows, codes, terms
     header["version"] = FORMAT_VERSION
+    header["codes_layout"] = CodesLayout.COLUMNS.value
     _write_header(root, header)
     (root / _V1_VECTORS).unlink()
 

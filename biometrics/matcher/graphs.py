@@ -119,7 +119,7 @@ def search_graph(dim: int, *, float16: bool, blocks: int = 1, group: int = 1) ->
 
 
 def code_search_graph(
-    dim: int, *, blocks: int = 1, group: int = 1, single: bool
+    dim: int, *, blocks: int = 1, group: int = 1, single: bool, rows: bool = False
 ) -> onnx.ModelProto:
     """`search_graph` over 8-bit codes (see `codes`): approximate scores, best groups.
 
@@ -139,7 +139,11 @@ def code_search_graph(
     on a chain a block than on the element-wise work). Otherwise one MatMulIntegerToFloat
     (com.microsoft) applies the zero point, both scales and -|g|^2/2 as it writes the scores
     (~1.3 ns a template a query at B = 64); it takes a scale per column, so a block at a time.
+
+    `rows` is the graph of a codes.CodesLayout.ROWS gallery (see `_rows_code_search_graph`).
     """
+    if rows:
+        return _rows_code_search_graph(dim, blocks, group, single)
     inputs = [
         helper.make_tensor_value_info("queries", TensorProto.UINT8, ["B", dim]),
         helper.make_tensor_value_info("scale", TensorProto.FLOAT, []),
@@ -201,6 +205,71 @@ def code_search_graph(
     )
 
 
+def _rows_code_search_graph(dim: int, blocks: int, group: int, single: bool) -> onnx.ModelProto:
+    """`code_search_graph` of a ROWS gallery: the codes are the left operand, ``codes @ n``.
+
+    Inputs: ``queries`` (dim, B) int8, the query codes n as columns; ``scale``, ``k``,
+    ``slack`` and ``lowest`` as in `code_search_graph`; for each block i ``codes{i}``, uint8
+    c + ZERO_POINT, with ``scales{i}`` and ``neg_half_sq_norms{i}``. `single` (B = 1) takes
+    stacks of blocks as `code_search_graph` does: codes (n_i, C_i, dim), terms (n_i, C_i).
+    Otherwise a block at a time: codes (C_i, dim), terms (C_i, 1).
+
+    The product's zero point removes the offset (ONNX Runtime corrects by the column sums of
+    the small query operand). Its (C, B) scores are left as they come, template-major: the
+    selection takes its group maxima across that layout and gathers members by flat index
+    (see `_best_groups_model`), where transposing the scores would cost another pass.
+    """
+    inputs = [
+        helper.make_tensor_value_info("queries", TensorProto.INT8, [dim, "B"]),
+        helper.make_tensor_value_info("scale", TensorProto.FLOAT, []),
+    ]
+    nodes = [_constant("zero_point", TensorProto.UINT8, [], [ZERO_POINT])]
+    if single:
+        nodes += [
+            _constant("row_shape", TensorProto.INT64, [2], [1, -1]),
+            _constant("stack_shape", TensorProto.INT64, [2], [0, -1]),
+        ]
+    for i in range(blocks):
+        if single:
+            codes_shape: list[str | int] = [f"n{i}", f"C{i}", dim]
+            term_shape: list[str | int] = [f"n{i}", f"C{i}"]
+        else:
+            codes_shape, term_shape = [f"C{i}", dim], [f"C{i}", 1]
+        inputs += [
+            helper.make_tensor_value_info(f"codes{i}", TensorProto.UINT8, codes_shape),
+            *(
+                helper.make_tensor_value_info(f"{name}{i}", TensorProto.FLOAT, term_shape)
+                for name in ("scales", "neg_half_sq_norms")
+            ),
+        ]
+        nodes += [
+            helper.make_node("MatMulInteger", [f"codes{i}", "queries", "zero_point"], [f"raw{i}"]),
+            helper.make_node("Mul", [f"scales{i}", "scale"], [f"factors{i}"]),
+        ]
+        if single:
+            # (n, C, 1) to (n, C): element-wise steps over a trailing axis of 1 ran ~3x slower.
+            nodes.append(helper.make_node("Reshape", [f"raw{i}", "stack_shape"], [f"dots{i}"]))
+        else:
+            nodes.append(helper.make_node("Identity", [f"raw{i}"], [f"dots{i}"]))
+        nodes += [
+            helper.make_node("Cast", [f"dots{i}"], [f"dots{i}_f32"], to=TensorProto.FLOAT),
+            helper.make_node("Mul", [f"dots{i}_f32", f"factors{i}"], [f"products{i}"]),
+        ]
+        scores = f"stacked_scores{i}" if single else f"all_scores{i}"
+        nodes.append(helper.make_node("Add", [f"products{i}", f"neg_half_sq_norms{i}"], [scores]))
+        if single:
+            nodes.append(helper.make_node("Reshape", [scores, "row_shape"], [f"all_scores{i}"]))
+    return _best_groups_model(
+        nodes,
+        inputs,
+        blocks,
+        group,
+        "egate_rows_code_search_groups",
+        joined=single,
+        transposed=not single,
+    )
+
+
 def _constant(name: str, kind: int, dims: list[int], values: list[int]) -> onnx.NodeProto:
     return helper.make_node(
         "Constant", [], [name], value=helper.make_tensor(f"{name}_v", kind, dims, values)
@@ -215,6 +284,7 @@ def _best_groups_model(
     name: str,
     *,
     joined: bool = False,
+    transposed: bool = False,
 ) -> onnx.ModelProto:
     """Append to a graph that leaves ``all_scores{i}`` (B, C_i) per block the selection (of
     the blocks' scores joined into one row first when `joined`: for B = 1).
@@ -235,6 +305,10 @@ def _best_groups_model(
     The members are gathered per block from its (B * C_i / group, group) view: a returned
     group number minus the block's first group number is a row of that view when it falls in
     the block, and ``Where`` keeps the block's row for the groups that do.
+
+    `transposed`: the blocks' scores are (C_i, B), template-major, and the queries input is
+    (dim, B). The maxima are taken over (C_i / group, group, B) and transposed (a sixteenth
+    of the scores), and members are gathered from the flat scores by index.
     """
     inputs = [
         *inputs,
@@ -242,14 +316,32 @@ def _best_groups_model(
         helper.make_tensor_value_info("slack", TensorProto.FLOAT, ["B", 1]),
         helper.make_tensor_value_info("lowest", TensorProto.FLOAT, ["B", 1]),
     ]
-    nodes = [_constant("grouped_shape", TensorProto.INT64, [3], [0, -1, group]), *nodes]
+    if not transposed:
+        nodes = [_constant("grouped_shape", TensorProto.INT64, [3], [0, -1, group]), *nodes]
     scores = [f"all_scores{i}" for i in range(blocks)]
     if joined and blocks > 1:
         # One query row: joining the blocks' scores costs less than a chain of nodes a block.
         nodes.append(helper.make_node("Concat", scores, ["joined_scores"], axis=1))
         scores = ["joined_scores"]
     maxima = [f"maxima{i}" for i in range(len(scores))]
+    if transposed:
+        nodes += [
+            _constant("group_shape", TensorProto.INT64, [2], [-1, group]),
+            _constant("flat_shape", TensorProto.INT64, [1], [-1]),
+            helper.make_node("Shape", ["queries"], ["batch_1"], start=1, end=2),
+            helper.make_node("Concat", ["group_shape", "batch_1"], ["columns_shape"], axis=0),
+        ]
     for i, block_scores in enumerate(scores):
+        if transposed:
+            nodes += [
+                helper.make_node("Reshape", [block_scores, "columns_shape"], [f"columns{i}"]),
+                helper.make_node(
+                    "ReduceMax", [f"columns{i}"], [f"maxima{i}_t"], axes=[1], keepdims=0
+                ),
+                helper.make_node("Transpose", [f"maxima{i}_t"], [maxima[i]], perm=[1, 0]),
+                helper.make_node("Reshape", [block_scores, "flat_shape"], [f"flat_scores{i}"]),
+            ]
+            continue
         nodes.append(helper.make_node("Reshape", [block_scores, "grouped_shape"], [f"grouped{i}"]))
         if group == 1:
             nodes.append(helper.make_node("Identity", [block_scores], [maxima[i]]))
@@ -269,8 +361,8 @@ def _best_groups_model(
             sorted=1,
         )
     )
-    nodes += _gather_members(maxima, group)
-    nodes += _select_groups(maxima, group)
+    nodes += _gather_members(maxima, group, transposed)
+    nodes += _select_groups(maxima, group, transposed)
     outputs = [
         helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["B", "K"]),
         helper.make_tensor_value_info("groups", TensorProto.INT64, ["B", "K"]),
@@ -281,10 +373,11 @@ def _best_groups_model(
     return _model(helper.make_graph(nodes, name, inputs, outputs))
 
 
-def _select_groups(maxima: list[str], group: int) -> list[onnx.NodeProto]:
+def _select_groups(maxima: list[str], group: int, transposed: bool) -> list[onnx.NodeProto]:
     """Nodes that leave ``pairs`` (2, M) and ``selected`` (M, group): the groups of the
     blocks' ``grouped{i}`` whose maxima (``maxima[i]``) reach t (see `_best_groups_model`).
-    Uses ``zero``, ``one`` and ``count{i}`` from `_gather_members`."""
+    Uses ``zero``, ``one``, ``count{i}`` and, `transposed`, ``stride`` and ``steps`` from
+    `_gather_members`."""
     nodes = [
         helper.make_node("Sub", ["k", "one"], ["last"]),
         helper.make_node("Gather", ["scores", "last"], ["kth"], axis=1),
@@ -302,9 +395,25 @@ def _select_groups(maxima: list[str], group: int) -> list[onnx.NodeProto]:
         nodes += [
             helper.make_node("GreaterOrEqual", [block_maxima, "cut"], [f"reaches{i}"]),
             helper.make_node("NonZero", [f"reaches{i}"], [f"local_pairs{i}"]),
-            helper.make_node("Transpose", [f"local_pairs{i}"], [f"index{i}"], perm=[1, 0]),
-            helper.make_node("GatherND", [f"grouped{i}", f"index{i}"], [f"selected{i}"]),
         ]
+        if transposed:
+            # Member j of (query b, group g) is flat score (g * group + j) * B + b.
+            nodes += [
+                helper.make_node("Gather", [f"local_pairs{i}", "zero"], [f"pair_q{i}"], axis=0),
+                helper.make_node("Gather", [f"local_pairs{i}", "one"], [f"pair_g{i}"], axis=0),
+                helper.make_node("Mul", [f"pair_g{i}", "stride"], [f"pair_base{i}"]),
+                helper.make_node("Add", [f"pair_base{i}", f"pair_q{i}"], [f"pair_first{i}"]),
+                helper.make_node("Unsqueeze", [f"pair_first{i}", "axis_1"], [f"pair_col{i}"]),
+                helper.make_node("Add", [f"pair_col{i}", "steps"], [f"pair_index{i}"]),
+                helper.make_node(
+                    "Gather", [f"flat_scores{i}", f"pair_index{i}"], [f"selected{i}"], axis=0
+                ),
+            ]
+        else:
+            nodes += [
+                helper.make_node("Transpose", [f"local_pairs{i}"], [f"index{i}"], perm=[1, 0]),
+                helper.make_node("GatherND", [f"grouped{i}", f"index{i}"], [f"selected{i}"]),
+            ]
         if i == 0:
             pairs.append("local_pairs0")
         else:
@@ -332,21 +441,31 @@ def _select_groups(maxima: list[str], group: int) -> list[onnx.NodeProto]:
     return nodes
 
 
-def _gather_members(maxima: list[str], group: int) -> list[onnx.NodeProto]:
+def _gather_members(maxima: list[str], group: int, transposed: bool) -> list[onnx.NodeProto]:
     """Nodes that leave ``members`` (B, k, group): for each returned group number in
     ``groups`` (B, k), the scores of its members, from the blocks' ``grouped{i}``
-    (B, C_i / group, group) whose maxima are ``maxima[i]`` (B, C_i / group)."""
+    (B, C_i / group, group) whose maxima are ``maxima[i]`` (B, C_i / group), or, when
+    `transposed`, from the flat (C_i, B) scores ``flat_scores{i}``."""
     nodes = [
         _constant("zero", TensorProto.INT64, [], [0]),
         _constant("one", TensorProto.INT64, [], [1]),
         _constant("axis_1", TensorProto.INT64, [1], [1]),
-        _constant("rows_shape", TensorProto.INT64, [2], [-1, group]),
         helper.make_node("Shape", [maxima[0]], ["queries_1"], start=0, end=1),
         helper.make_node("Squeeze", ["queries_1"], ["queries_n"]),
         helper.make_node("Range", ["zero", "queries_n", "one"], ["query_numbers"]),
         helper.make_node("Unsqueeze", ["query_numbers", "axis_1"], ["query_column"]),
     ]
-    if len(maxima) > 1:
+    if not transposed:
+        nodes.append(_constant("rows_shape", TensorProto.INT64, [2], [-1, group]))
+    else:
+        # Flat (C_i, B) scores: group g starts at g * stride, its members `steps` apart.
+        nodes += [
+            _constant("group_size", TensorProto.INT64, [], [group]),
+            helper.make_node("Mul", ["group_size", "queries_n"], ["stride"]),
+            helper.make_node("Range", ["zero", "group_size", "one"], ["member_numbers"]),
+            helper.make_node("Mul", ["member_numbers", "queries_n"], ["steps"]),
+        ]
+    if len(maxima) > 1 or transposed:
         nodes.append(_constant("axis_2", TensorProto.INT64, [1], [2]))
     offset = "zero"
     for i, block_maxima in enumerate(maxima):
@@ -360,12 +479,25 @@ def _gather_members(maxima: list[str], group: int) -> list[onnx.NodeProto]:
             helper.make_node("Less", [local, f"count{i}"], [f"below{i}"]),
             helper.make_node("And", [f"from{i}", f"below{i}"], [inside]),
             helper.make_node("Where", [inside, local, "zero"], [f"clipped{i}"]),
-            # Row of the (B * count, group) view: query * count + local group.
-            helper.make_node("Mul", ["query_column", f"count{i}"], [f"row_base{i}"]),
-            helper.make_node("Add", [f"row_base{i}", f"clipped{i}"], [f"rows{i}"]),
-            helper.make_node("Reshape", [f"grouped{i}", "rows_shape"], [f"flat{i}"]),
-            helper.make_node("Gather", [f"flat{i}", f"rows{i}"], [f"gathered{i}"], axis=0),
         ]
+        if transposed:
+            nodes += [
+                helper.make_node("Mul", [f"clipped{i}", "stride"], [f"first_base{i}"]),
+                helper.make_node("Add", [f"first_base{i}", "query_column"], [f"first{i}"]),
+                helper.make_node("Unsqueeze", [f"first{i}", "axis_2"], [f"first{i}_3"]),
+                helper.make_node("Add", [f"first{i}_3", "steps"], [f"member_index{i}"]),
+                helper.make_node(
+                    "Gather", [f"flat_scores{i}", f"member_index{i}"], [f"gathered{i}"], axis=0
+                ),
+            ]
+        else:
+            nodes += [
+                # Row of the (B * count, group) view: query * count + local group.
+                helper.make_node("Mul", ["query_column", f"count{i}"], [f"row_base{i}"]),
+                helper.make_node("Add", [f"row_base{i}", f"clipped{i}"], [f"rows{i}"]),
+                helper.make_node("Reshape", [f"grouped{i}", "rows_shape"], [f"flat{i}"]),
+                helper.make_node("Gather", [f"flat{i}", f"rows{i}"], [f"gathered{i}"], axis=0),
+            ]
         if i == 0:
             nodes.append(helper.make_node("Identity", ["gathered0"], ["members_0"]))
         else:

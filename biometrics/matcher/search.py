@@ -2,7 +2,9 @@
 
 A search has two stages. The scan runs the search graph over runs of gallery blocks (a run is
 ~65,536 templates, one ONNX run on one worker thread). On the CPU it reads the gallery's 8-bit
-codes (`codes`, `graphs.code_search_graph`), a quarter of a float32 gallery's bytes; on CUDA it
+codes (`codes`, `graphs.code_search_graph`), a quarter of a float32 gallery's bytes, with the
+graphs of the gallery's codes layout (`codes.CodesLayout`: ``query @ codes`` over columns,
+``codes @ query`` over rows where the CPU has AMX); on CUDA it
 multiplies the float blocks resident on the device (`graphs.search_graph`). Either way every
 approximate score comes with a bound on its error (the codes' quantisation bound, or float32
 rounding), per run and query, and the graph ranks groups of GROUP consecutive templates by
@@ -45,7 +47,9 @@ from biometrics.matcher.codes import (
     NEG_HALF_SQ_NORM,
     RESIDUAL,
     SCALE,
+    ZERO_POINT,
     ZERO_SUM,
+    CodesLayout,
     QueryCodes,
     encode_queries,
     rounding_bound,
@@ -59,8 +63,10 @@ from biometrics.matcher.vectors import as_vectors, check_threshold, stored_as_fl
 # graphs._best_groups_model), the bound widened by this factor: the float32 subtraction in the
 # graph errs by under 1e-3 of a bound, which always holds a 1e-4 rounding allowance (codes).
 SLACK_MARGIN = 1.0 + 1e-3
-# The term rows the one-query graph takes, by input name.
+# The term rows the one-query graph takes, by input name (a ROWS gallery's graph takes no
+# zero sums: its product's zero point is on the codes).
 _SINGLE_TERMS = {"scales": SCALE, "zero_sums": ZERO_SUM, "neg_half_sq_norms": NEG_HALF_SQ_NORM}
+_ROWS_SINGLE_TERMS = {"scales": SCALE, "neg_half_sq_norms": NEG_HALF_SQ_NORM}
 # Templates per group (gcd(block size, 16) for other block sizes): 16 keeps the ReduceMax pass
 # cheap and the re-rank at 16 templates a kept group.
 GROUP = 16
@@ -160,6 +166,8 @@ class Searcher:
             cuda = {"device_id": device_id, "use_tf32": 0}
             providers = [(provider.value, cuda), Provider.CPU.value]
         self.group = math.gcd(gallery.block_size, GROUP)
+        # The gallery's codes layout picks the graphs (see codes.CodesLayout).
+        self._rows = gallery.codes_layout is CodesLayout.ROWS
         self._options = options
         self._providers = providers
         # One session per (graph kind, number of blocks in a run), made when first needed.
@@ -281,7 +289,7 @@ class Searcher:
         if session is None:
             if kind == "single":
                 graph = code_search_graph(
-                    self.gallery.dim, blocks=blocks, group=self.group, single=True
+                    self.gallery.dim, blocks=blocks, group=self.group, single=True, rows=self._rows
                 )
             elif kind == "float":
                 graph = search_graph(
@@ -292,7 +300,7 @@ class Searcher:
                 )
             else:
                 graph = code_search_graph(
-                    self.gallery.dim, blocks=blocks, group=self.group, single=False
+                    self.gallery.dim, blocks=blocks, group=self.group, single=False, rows=self._rows
                 )
             session = self._ort.InferenceSession(
                 graph.SerializeToString(), self._options, providers=self._providers
@@ -345,8 +353,10 @@ class Searcher:
             if self._device is None:
                 codes, terms = self._host_codes(block)
                 feed[f"codes{i}"] = codes
-                feed[f"scales{i}"] = terms[SCALE]
-                feed[f"neg_half_sq_norms{i}"] = terms[NEG_HALF_SQ_NORM]
+                # A ROWS graph scales its (C, B) scores by (C, 1) columns (views all the same).
+                shape = (-1, 1) if self._rows else (-1,)
+                feed[f"scales{i}"] = terms[SCALE].reshape(shape)
+                feed[f"neg_half_sq_norms{i}"] = terms[NEG_HALF_SQ_NORM].reshape(shape)
         return _Run(blocks, sum(b.rows.shape[0] for b in blocks), feed)
 
     def _block_maxima(self, block: Block) -> tuple[float, float, float]:
@@ -389,7 +399,8 @@ class Searcher:
         if self._device is not None:
             return self._run_resident(q, runs, feeds, reach, self._device), reach
         assert coded is not None
-        common = {"queries": coded.codes, "scale": np.array(coded.scale, np.float32)}
+        queries = coded.columns() if self._rows else coded.codes
+        common = {"queries": queries, "scale": np.array(coded.scale, np.float32)}
         if kind == "single":
             segments = []
             for run, feed in zip(runs, feeds, strict=True):
@@ -413,8 +424,8 @@ class Searcher:
         of the run's own blocks."""
         if run.stacked is not None:
             return run.stacked
-        full = [b for b in run.blocks if b.codes.shape[1] == self.gallery.block_size]
-        segments: list[tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]] = []
+        full = [b for b in run.blocks if len(b.rows) == self.gallery.block_size]
+        segments: list[tuple[npt.NDArray[Any], npt.NDArray[np.float32]]] = []
         if full:
             segments.append(self.gallery.stacked_codes(full[0].index, full[-1].index + 1))
         for block in run.blocks[len(full) :]:
@@ -423,10 +434,14 @@ class Searcher:
         key = _blocks_key(run)
         rows = self._stacks.get(key)
         if rows is None:
+            # (n, 1, C) for ``query @ codes``; (n, C) for a ROWS gallery's ``codes @ query``.
+            names = _ROWS_SINGLE_TERMS if self._rows else _SINGLE_TERMS
             rows = {
-                f"{name}{i}": np.ascontiguousarray(terms[:, row : row + 1])
+                f"{name}{i}": np.ascontiguousarray(
+                    terms[:, row] if self._rows else terms[:, row : row + 1]
+                )
                 for i, (_, terms) in enumerate(segments)
-                for name, row in _SINGLE_TERMS.items()
+                for name, row in names.items()
             }
             live = {_blocks_key(r) for r in self._current_runs()}
             self._stacks = {k: v for k, v in self._stacks.items() if k in live}
@@ -469,18 +484,23 @@ class Searcher:
                 future.result()
         return results
 
-    def _host_codes(self, block: Block) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]:
+    def _host_codes(self, block: Block) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
         """A full block's codes and terms are contiguous views of the mapped files, fed as they
         are; the last, partly filled block is strided, copied (and padded) once per gallery
         change."""
-        if block.codes.shape[1] == self.gallery.block_size and block.codes.flags.c_contiguous:
+        width = len(block.rows)
+        if width == self.gallery.block_size and block.codes.flags.c_contiguous:
             return block.codes, block.terms
         cached = self._copies.get(block.index)
-        if cached is None or cached[0] != block.version or cached[2] != block.codes.shape[1]:
-            width = block.codes.shape[1]
+        if cached is None or cached[0] != block.version or cached[2] != width:
             padded = -(-width // self.group) * self.group
-            codes = np.zeros((block.codes.shape[0], padded), np.int8)
-            codes[:, :width] = block.codes
+            # Padding templates have zero codes (ZERO_POINT in a ROWS gallery's uint8).
+            if self._rows:
+                codes = np.full((padded, self.gallery.dim), ZERO_POINT, np.uint8)
+                codes[:width] = block.codes
+            else:
+                codes = np.zeros((self.gallery.dim, padded), np.int8)
+                codes[:, :width] = block.codes
             # Zero scale and -inf for -|g|^2/2: a padding column scores -inf, never wins.
             terms = np.zeros((block.terms.shape[0], padded), np.float32)
             terms[:, :width] = block.terms
@@ -650,7 +670,7 @@ class _RunningReach:
 
 def _blocks_key(run: _Run) -> tuple[tuple[int, int, int], ...]:
     """What a run's copied inputs depend on: its blocks' index, version and width."""
-    return tuple((b.index, b.version, b.codes.shape[1]) for b in run.blocks)
+    return tuple((b.index, b.version, len(b.rows)) for b in run.blocks)
 
 
 def _float32_up(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 
 from biometrics.matcher import (
     DimensionMismatch,
@@ -25,8 +31,11 @@ from biometrics.matcher import (
     UnknownId,
     ValueOutOfRange,
 )
-from biometrics.matcher.codes import encode_templates
+from biometrics.matcher.codes import LAYOUT_VARIABLE, CodesLayout, encode_templates
+from biometrics.matcher.gallery import Block
 from biometrics.matcher.vectors import MAX_ABS_VALUE
+
+pytestmark = pytest.mark.usefixtures("each_codes_layout")
 
 DIM = 128
 
@@ -35,7 +44,9 @@ def _vectors(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).normal(0, 0.1, (n, DIM)).astype(np.float32)
 
 
-def test_added_templates_read_back_in_slot_order_across_blocks(tmp_path: Path) -> None:
+def test_added_templates_read_back_in_slot_order_across_blocks(
+    tmp_path: Path, each_codes_layout: CodesLayout
+) -> None:
     values = _vectors(11)
     with Gallery.create(tmp_path / "g", block=4) as gallery:
         gallery.add([f"t{i}" for i in range(5)], values[:5])
@@ -47,7 +58,10 @@ def test_added_templates_read_back_in_slot_order_across_blocks(tmp_path: Path) -
         assert "t11" not in gallery
         assert [b.first_slot for b in gallery.blocks()] == [0, 4, 8]
         assert [b.rows.shape for b in gallery.blocks()] == [(4, DIM), (4, DIM), (3, DIM)]
-        assert [b.codes.shape for b in gallery.blocks()] == [(DIM, 4), (DIM, 4), (DIM, 3)]
+        assert gallery.codes_layout is each_codes_layout
+        rows = gallery.codes_layout is CodesLayout.ROWS
+        shapes = [(m, DIM) if rows else (DIM, m) for m in (4, 4, 3)]
+        assert [b.codes.shape for b in gallery.blocks()] == shapes
 
 
 def test_half_squared_norms_are_stored_beside_each_block(tmp_path: Path) -> None:
@@ -269,11 +283,22 @@ def test_truncated_files_are_detected_on_open(tmp_path: Path) -> None:
 # ---- bookkeeping against a model ------------------------------------------------------------
 
 
+def _code_rows(blocks: list[Block]) -> np.ndarray:
+    """(n, dim) int8 codes of the blocks' templates, whichever layout the gallery stores:
+    COLUMNS blocks hold (dim, m) int8, ROWS blocks (m, dim) uint8 c + 128."""
+    return np.concatenate(
+        [
+            (b.codes ^ np.uint8(128)).view(np.int8) if b.codes.dtype == np.uint8 else b.codes.T
+            for b in blocks
+        ]
+    )
+
+
 def _assert_codes_follow_the_templates(gallery: Gallery) -> None:
     """The codes and terms of every block are those of its stored values."""
     blocks = gallery.blocks()
     codes, terms = encode_templates(np.concatenate([b.rows for b in blocks]))
-    np.testing.assert_array_equal(np.concatenate([b.codes for b in blocks], axis=1).T, codes)
+    np.testing.assert_array_equal(_code_rows(blocks), codes)
     np.testing.assert_array_equal(np.concatenate([b.terms for b in blocks], axis=1), terms)
 
 
@@ -346,13 +371,18 @@ class GalleryModel(RuleBasedStateMachine):
         self.tmp.cleanup()
 
 
-TestGalleryModel = GalleryModel.TestCase
-TestGalleryModel.settings = settings(
-    max_examples=40,
-    stateful_step_count=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+def test_gallery_follows_a_dict_model() -> None:
+    # A test function, not GalleryModel.TestCase: unittest cases take no fixtures, and this
+    # runs once for each codes layout.
+    run_state_machine_as_test(
+        GalleryModel,
+        settings=settings(
+            max_examples=40,
+            stateful_step_count=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
 
 
 def test_a_version_1_gallery_is_upgraded_when_opened(tmp_path: Path) -> None:
@@ -380,11 +410,12 @@ def test_a_version_1_gallery_is_upgraded_when_opened(tmp_path: Path) -> None:
         np.testing.assert_array_equal(gallery.get(gallery.ids), stored.astype(np.float32))
         codes, terms = encode_templates(stored)
         blocks = gallery.blocks()
-        np.testing.assert_array_equal(np.concatenate([b.codes for b in blocks], axis=1).T, codes)
+        np.testing.assert_array_equal(_code_rows(blocks), codes)
         np.testing.assert_array_equal(np.concatenate([b.terms for b in blocks], axis=1), terms)
         hits = Searcher(gallery).search(values[[3]], k=1)
         assert [h.id for h in hits[0]] == ["t3"]
-    assert json.loads((path / "gallery.json").read_text())["version"] == 2
+    assert json.loads((path / "gallery.json").read_text())["version"] == 3
+    assert json.loads((path / "gallery.json").read_text())["codes_layout"] == "columns"
     assert not (path / "vectors.bin").exists()
     with Gallery.open(path) as reopened:
         np.testing.assert_array_equal(reopened.get(["t10"]), stored[10:].astype(np.float32))
@@ -421,12 +452,12 @@ os._exit(0)
 
 
 def _state(gallery: Gallery) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-    """Ids, stored templates, and the codes and terms as columns, of the whole gallery."""
+    """Ids, stored templates, and the codes (as rows) and terms, of the whole gallery."""
     blocks = gallery.blocks()
     return (
         gallery.ids,
         gallery.get(gallery.ids),
-        np.concatenate([b.codes for b in blocks], axis=1),
+        _code_rows(blocks),
         np.concatenate([b.terms for b in blocks], axis=1),
     )
 
@@ -601,3 +632,51 @@ def test_each_change_reaches_the_disk_in_an_order_a_power_cut_cannot_break(
     with Gallery.open(path) as reopened:
         assert ("t3" in reopened) is (operation == "replace")
         _assert_consistent(reopened)
+
+
+def test_a_version_2_gallery_opens_with_column_codes(tmp_path: Path) -> None:
+    # Version 2 headers name no layout: their codes are (dim, block) int8 columns.
+    path = tmp_path / "g"
+    with Gallery.create(path, block=4, codes_layout=CodesLayout.COLUMNS) as gallery:
+        gallery.add([f"t{i}" for i in range(6)], _vectors(6))
+    header = json.loads((path / "gallery.json").read_text())
+    del header["codes_layout"]
+    (path / "gallery.json").write_text(json.dumps(header | {"version": 2}))
+    with Gallery.open(path) as gallery:
+        assert gallery.codes_layout is CodesLayout.COLUMNS
+        _assert_consistent(gallery)
+        assert [h.id for h in Searcher(gallery).search(_vectors(6)[[4]], k=1)[0]] == ["t4"]
+        gallery.remove(["t0"])
+    header = json.loads((path / "gallery.json").read_text())
+    assert (header["version"], header["codes_layout"]) == (3, "columns")
+
+
+@pytest.mark.parametrize("layout", list(CodesLayout))
+def test_the_codes_layout_is_kept_on_reopening(tmp_path: Path, layout: CodesLayout) -> None:
+    path = tmp_path / "g"
+    with Gallery.create(path, block=4, codes_layout=layout) as gallery:
+        gallery.add([f"t{i}" for i in range(6)], _vectors(6))
+    with Gallery.open(path) as gallery:
+        assert gallery.codes_layout is layout
+        assert gallery.blocks()[0].codes.dtype == (
+            np.uint8 if layout is CodesLayout.ROWS else np.int8
+        )
+        _assert_consistent(gallery)
+
+
+def test_a_bad_codes_layout_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        Gallery.create(tmp_path / "a", codes_layout="rows")  # type: ignore[arg-type]
+    assert caught.value.value == "rows"
+    monkeypatch.setenv(LAYOUT_VARIABLE, "diagonal")
+    with pytest.raises(InvalidArgument, match="EGATE_CODES_LAYOUT='diagonal'"):
+        Gallery.create(tmp_path / "b")
+    monkeypatch.delenv(LAYOUT_VARIABLE)
+    with Gallery.create(tmp_path / "c"):
+        pass
+    header = json.loads((tmp_path / "c" / "gallery.json").read_text())
+    (tmp_path / "c" / "gallery.json").write_text(json.dumps(header | {"codes_layout": "diagonal"}))
+    with pytest.raises(GalleryFileError, match="diagonal"):
+        Gallery.open(tmp_path / "c")

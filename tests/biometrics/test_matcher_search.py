@@ -27,6 +27,9 @@ from biometrics.matcher import (
 
 DIM = 128
 
+# Every search runs on galleries of each codes layout.
+pytestmark = pytest.mark.usefixtures("each_codes_layout")
+
 
 def reference(
     gallery_vectors: np.ndarray, queries: np.ndarray, k: int
