@@ -401,13 +401,7 @@ def _select_groups(maxima: list[str], group: int, transposed: bool) -> list[onnx
             nodes += [
                 helper.make_node("Gather", [f"local_pairs{i}", "zero"], [f"pair_q{i}"], axis=0),
                 helper.make_node("Gather", [f"local_pairs{i}", "one"], [f"pair_g{i}"], axis=0),
-                helper.make_node("Mul", [f"pair_g{i}", "stride"], [f"pair_base{i}"]),
-                helper.make_node("Add", [f"pair_base{i}", f"pair_q{i}"], [f"pair_first{i}"]),
-                helper.make_node("Unsqueeze", [f"pair_first{i}", "axis_1"], [f"pair_col{i}"]),
-                helper.make_node("Add", [f"pair_col{i}", "steps"], [f"pair_index{i}"]),
-                helper.make_node(
-                    "Gather", [f"flat_scores{i}", f"pair_index{i}"], [f"selected{i}"], axis=0
-                ),
+                *_flat_members(i, f"pair_g{i}", f"pair_q{i}", "axis_1", f"selected{i}"),
             ]
         else:
             nodes += [
@@ -439,6 +433,22 @@ def _select_groups(maxima: list[str], group: int, transposed: bool) -> list[onnx
             helper.make_node("Identity", [selected[0]], ["selected"]),
         ]
     return nodes
+
+
+def _flat_members(
+    block: int, groups: str, queries: str, axis: str, output: str
+) -> list[onnx.NodeProto]:
+    """Nodes that gather, from block `block`'s flat (C, B) scores, the members of the groups
+    numbered `groups` for queries `queries` (same shape): ``output`` has one more axis, at
+    `axis`, of the group's members (``stride`` and ``steps`` from `_gather_members`)."""
+    name = f"{output}_{block}"
+    return [
+        helper.make_node("Mul", [groups, "stride"], [f"{name}_base"]),
+        helper.make_node("Add", [f"{name}_base", queries], [f"{name}_first"]),
+        helper.make_node("Unsqueeze", [f"{name}_first", axis], [f"{name}_column"]),
+        helper.make_node("Add", [f"{name}_column", "steps"], [f"{name}_index"]),
+        helper.make_node("Gather", [f"flat_scores{block}", f"{name}_index"], [output], axis=0),
+    ]
 
 
 def _gather_members(maxima: list[str], group: int, transposed: bool) -> list[onnx.NodeProto]:
@@ -481,15 +491,7 @@ def _gather_members(maxima: list[str], group: int, transposed: bool) -> list[onn
             helper.make_node("Where", [inside, local, "zero"], [f"clipped{i}"]),
         ]
         if transposed:
-            nodes += [
-                helper.make_node("Mul", [f"clipped{i}", "stride"], [f"first_base{i}"]),
-                helper.make_node("Add", [f"first_base{i}", "query_column"], [f"first{i}"]),
-                helper.make_node("Unsqueeze", [f"first{i}", "axis_2"], [f"first{i}_3"]),
-                helper.make_node("Add", [f"first{i}_3", "steps"], [f"member_index{i}"]),
-                helper.make_node(
-                    "Gather", [f"flat_scores{i}", f"member_index{i}"], [f"gathered{i}"], axis=0
-                ),
-            ]
+            nodes += _flat_members(i, f"clipped{i}", "query_column", "axis_2", f"gathered{i}")
         else:
             nodes += [
                 # Row of the (B * count, group) view: query * count + local group.
