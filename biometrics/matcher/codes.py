@@ -154,7 +154,7 @@ class QueryCodes:
 
     def columns(self) -> npt.NDArray[np.int8]:
         """(dim, B) int8 n: the right operand of ``codes @ queries`` for ROWS galleries."""
-        return np.ascontiguousarray(as_rows(self.codes.view(np.int8)).view(np.int8).T)
+        return np.ascontiguousarray((self.codes ^ np.uint8(ZERO_POINT)).view(np.int8).T)
 
 
 def encode_queries(queries: npt.NDArray[np.float32]) -> QueryCodes:

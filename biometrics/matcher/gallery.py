@@ -250,7 +250,7 @@ class Gallery:
             self._vectors: npt.NDArray[Any] = np.zeros((0, block, dim), self.dtype.numpy)
             self._norms: npt.NDArray[np.float32] = np.zeros((0, block), np.float32)
             self._ids: npt.NDArray[np.bytes_] = np.zeros(0, id_type)
-            self._codes: npt.NDArray[Any] = np.zeros((0, *self._codes_shape()), np.int8)
+            self._codes: npt.NDArray[Any] = np.zeros((0, *self._codes_shape()), self._codes_dtype())
             self._terms: npt.NDArray[np.float32] = np.zeros((0, TERM_ROWS, block), np.float32)
             return
         self._vectors = np.memmap(

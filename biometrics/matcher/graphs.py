@@ -242,21 +242,21 @@ def _rows_code_search_graph(dim: int, blocks: int, group: int, single: bool) -> 
                 for name in ("scales", "neg_half_sq_norms")
             ),
         ]
+        dots, scores = f"raw{i}", f"all_scores{i}"
         nodes += [
-            helper.make_node("MatMulInteger", [f"codes{i}", "queries", "zero_point"], [f"raw{i}"]),
+            helper.make_node("MatMulInteger", [f"codes{i}", "queries", "zero_point"], [dots]),
             helper.make_node("Mul", [f"scales{i}", "scale"], [f"factors{i}"]),
         ]
         if single:
-            # (n, C, 1) to (n, C): element-wise steps over a trailing axis of 1 ran ~3x slower.
-            nodes.append(helper.make_node("Reshape", [f"raw{i}", "stack_shape"], [f"dots{i}"]))
-        else:
-            nodes.append(helper.make_node("Identity", [f"raw{i}"], [f"dots{i}"]))
+            # (n, C, 1) to (n, C): element-wise steps over a trailing axis of 1 ran ~3x slower;
+            # the (n, C) scores then join into one (1, n * C) row.
+            nodes.append(helper.make_node("Reshape", [dots, "stack_shape"], [f"dots{i}"]))
+            dots, scores = f"dots{i}", f"stacked_scores{i}"
         nodes += [
-            helper.make_node("Cast", [f"dots{i}"], [f"dots{i}_f32"], to=TensorProto.FLOAT),
+            helper.make_node("Cast", [dots], [f"dots{i}_f32"], to=TensorProto.FLOAT),
             helper.make_node("Mul", [f"dots{i}_f32", f"factors{i}"], [f"products{i}"]),
+            helper.make_node("Add", [f"products{i}", f"neg_half_sq_norms{i}"], [scores]),
         ]
-        scores = f"stacked_scores{i}" if single else f"all_scores{i}"
-        nodes.append(helper.make_node("Add", [f"products{i}", f"neg_half_sq_norms{i}"], [scores]))
         if single:
             nodes.append(helper.make_node("Reshape", [scores, "row_shape"], [f"all_scores{i}"]))
     return _best_groups_model(

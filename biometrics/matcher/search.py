@@ -287,11 +287,7 @@ class Searcher:
     def _session(self, kind: str, blocks: int) -> Any:
         session = self._sessions.get((kind, blocks))
         if session is None:
-            if kind == "single":
-                graph = code_search_graph(
-                    self.gallery.dim, blocks=blocks, group=self.group, single=True, rows=self._rows
-                )
-            elif kind == "float":
+            if kind == "float":
                 graph = search_graph(
                     self.gallery.dim,
                     float16=self.gallery.dtype is GalleryDtype.FLOAT16,
@@ -300,7 +296,11 @@ class Searcher:
                 )
             else:
                 graph = code_search_graph(
-                    self.gallery.dim, blocks=blocks, group=self.group, single=False, rows=self._rows
+                    self.gallery.dim,
+                    blocks=blocks,
+                    group=self.group,
+                    single=kind == "single",
+                    rows=self._rows,
                 )
             session = self._ort.InferenceSession(
                 graph.SerializeToString(), self._options, providers=self._providers
