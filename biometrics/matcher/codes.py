@@ -17,6 +17,13 @@ template that could belong in the top k: the result is exact, not probably exact
 This is the VA-file idea (Weber et al., VLDB 1998) with one scale per template. For d = 128
 unit-norm descriptors the bound is ~0.016 on a score whose spread between templates is ~0.09,
 so a search of a million templates re-ranks a few dozen.
+
+The bound holds only if the int8 product n.c itself is exact. On x86 CPUs without VNNI (AVX2
+only: Haswell to Skylake, Zen 1-3) ONNX Runtime's uint8 x int8 kernel adds each pair of
+byte products into int16 with saturation (``vpmaddubsw``), and 255 * 127 * 2 overflows it:
+under an emulated Haswell one query's product came out 2,097,088 for 4,145,280, and the
+search returned the wrong nearest template. There the queries take `NARROW` codes, whose
+pairs of products stay within int16 whatever the templates' codes (see `QueryRange`).
 """
 
 from __future__ import annotations
@@ -143,32 +150,56 @@ def as_rows(codes: npt.NDArray[np.int8]) -> npt.NDArray[np.uint8]:
 
 
 @dataclass(frozen=True)
+class QueryRange:
+    """The range of a query's codes n, |n| <= `code_max`, and the offset that makes them the
+    uint8 operand of a COLUMNS product (n + `zero_point`; a ROWS product takes n as int8).
+
+    `WIDE` uses the full int8 range. `NARROW` is for an int8 product that saturates pairs of
+    byte products at int16 (x86 without VNNI): uint8 n + 64 <= 128 against int8 codes
+    |c| <= 127 (COLUMNS), and int8 |n| <= 64 against uint8 c + 128 <= 255 (ROWS), keep every
+    pair within 2 * 128 * 127 = 32,512 and 2 * 255 * 64 = 32,640, under 32,767. The query's
+    rounding error then doubles; the templates' codes and the rest of the bound are the same.
+    """
+
+    code_max: int
+    zero_point: int
+
+
+WIDE = QueryRange(CODE_MAX, ZERO_POINT)
+NARROW = QueryRange(64, 64)
+
+
+@dataclass(frozen=True)
 class QueryCodes:
-    """A batch of queries cut to codes: `codes` (B, dim) uint8 (n + ZERO_POINT), `scale` the
-    batch's float32 scale t, `errors` (B,) float64 |q - t*n| and `norms` (B,) float64 |q|."""
+    """A batch of queries cut to codes: `codes` (B, dim) uint8 (n + `zero_point`), `scale`
+    the batch's float32 scale t, `errors` (B,) float64 |q - t*n| and `norms` (B,) float64 |q|."""
 
     codes: npt.NDArray[np.uint8]
+    zero_point: int
     scale: np.float32
     errors: npt.NDArray[np.float64]
     norms: npt.NDArray[np.float64]
 
     def columns(self) -> npt.NDArray[np.int8]:
-        """(dim, B) int8 n: the right operand of ``codes @ queries`` for ROWS galleries."""
-        return np.ascontiguousarray((self.codes ^ np.uint8(ZERO_POINT)).view(np.int8).T)
+        """(dim, B) int8 n: the right operand of ``codes @ queries`` for ROWS galleries (the
+        uint8 subtraction wraps to n's two's complement bytes)."""
+        n = self.codes - np.uint8(self.zero_point)
+        return np.ascontiguousarray(n.view(np.int8).T)
 
 
-def encode_queries(queries: npt.NDArray[np.float32]) -> QueryCodes:
+def encode_queries(queries: npt.NDArray[np.float32], query_range: QueryRange = WIDE) -> QueryCodes:
     """Codes of a (B, dim) float32 batch with one scale (an int8 product takes one scale for
-    its left operand): max |q_j| over the batch / 127. Written in few numpy calls: a one-query
-    search spends more on each call's overhead than on its arithmetic."""
+    its left operand): max |q_j| over the batch / `query_range.code_max`. Written in few numpy
+    calls: a one-query search spends more on each call's overhead than on its arithmetic."""
     q = queries.astype(np.float64)
+    most = query_range.code_max
     top = float(np.abs(queries).max()) if q.size else 0.0
-    scale = np.float32(top / CODE_MAX if top / CODE_MAX >= _TINY_SCALE else 1.0)
+    scale = np.float32(top / most if top / most >= _TINY_SCALE else 1.0)
     n = np.rint(q / float(scale))
-    np.clip(n, -CODE_MAX, CODE_MAX, out=n)
+    np.clip(n, -most, most, out=n)
     rounding = n * float(scale)
     rounding -= q
     errors = np.sqrt(np.square(rounding).sum(axis=1)) * ROUND_UP
     norms = np.sqrt(np.square(q).sum(axis=1))
-    n += ZERO_POINT
-    return QueryCodes(n.astype(np.uint8), scale, errors, norms)
+    n += query_range.zero_point
+    return QueryCodes(n.astype(np.uint8), query_range.zero_point, scale, errors, norms)

@@ -115,3 +115,17 @@ class GalleryFileError(MatcherError):
         super().__init__(f"gallery {path}: {problem}")
         self.path = path
         self.problem = problem
+
+
+class InexactProduct(MatcherError):
+    """ONNX Runtime's int8 product is wrong on this CPU even for the narrow query codes, so
+    the CPU scan cannot bound its error (see kernel.host_query_range)."""
+
+    code = "inexact_int8_product"
+
+    def __init__(self, onnxruntime_version: str) -> None:
+        super().__init__(
+            f"onnxruntime {onnxruntime_version} multiplies int8 codes inexactly on this CPU, "
+            "even 7-bit query codes: the CPU search cannot be exact here"
+        )
+        self.onnxruntime_version = onnxruntime_version

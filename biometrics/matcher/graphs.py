@@ -11,6 +11,8 @@ the (B, C) score matrix.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import onnx
 from onnx import TensorProto, helper
 
@@ -119,28 +121,36 @@ def search_graph(dim: int, *, float16: bool, blocks: int = 1, group: int = 1) ->
 
 
 def code_search_graph(
-    dim: int, *, blocks: int = 1, group: int = 1, single: bool, rows: bool = False
+    dim: int,
+    *,
+    blocks: int = 1,
+    group: int = 1,
+    single: bool,
+    rows: bool = False,
+    query_zero_point: int = ZERO_POINT,
 ) -> onnx.ModelProto:
     """`search_graph` over 8-bit codes (see `codes`): approximate scores, best groups.
 
-    Inputs: ``queries`` (B, dim) uint8, the query codes plus codes.ZERO_POINT; ``scale`` a
-    float32 scalar, the queries' scale t; ``k``, ``slack`` and ``lowest`` as in
-    `search_graph`; and for each block i ``codes{i}`` (dim, C_i) int8, ``scales{i}`` (C_i,)
-    float32 (s of each template) and ``neg_half_sq_norms{i}`` (C_i,) float32 (-|g|^2/2; -inf
-    for padding). Outputs as `search_graph`, of the approximate scores
+    Inputs: ``queries`` (B, dim) uint8, the query codes plus `query_zero_point` (see
+    codes.QueryRange); ``scale`` a float32 scalar, the queries' scale t; ``k``, ``slack`` and
+    ``lowest`` as in `search_graph`; and for each block i ``codes{i}`` (dim, C_i) int8,
+    ``scales{i}`` (C_i,) float32 (s of each template) and ``neg_half_sq_norms{i}`` (C_i,)
+    float32 (-|g|^2/2; -inf for padding). Outputs as `search_graph`, of the approximate scores
     ``t*s*(n.c) - |g|^2/2``.
 
     `single` (B = 1) takes ONNX Runtime's int8 matrix-vector product without a zero point,
     which streams the codes (~9 ns a 128-byte template on one Zen 4 core, against ~30 ns with
     a zero point) and removes the offset in four element-wise steps, with ``zero_sums{i}``
-    (ZERO_POINT * sum(c)) as a fourth term. Its inputs are stacks of blocks of one width:
-    ``codes{i}`` (n_i, dim, C_i) and each term (n_i, 1, C_i), so that consecutive full blocks
-    of the gallery's files go in as one view and one chain of nodes (ONNX Runtime spent more
-    on a chain a block than on the element-wise work). Otherwise one MatMulIntegerToFloat
-    (com.microsoft) applies the zero point, both scales and -|g|^2/2 as it writes the scores
-    (~1.3 ns a template a query at B = 64); it takes a scale per column, so a block at a time.
+    (ZERO_POINT * sum(c), scaled in the graph to another `query_zero_point`) as a fourth term.
+    Its inputs are stacks of blocks of one width: ``codes{i}`` (n_i, dim, C_i) and each term
+    (n_i, 1, C_i), so that consecutive full blocks of the gallery's files go in as one view
+    and one chain of nodes (ONNX Runtime spent more on a chain a block than on the
+    element-wise work). Otherwise one MatMulIntegerToFloat (com.microsoft) applies the zero
+    point, both scales and -|g|^2/2 as it writes the scores (~1.3 ns a template a query at
+    B = 64); it takes a scale per column, so a block at a time.
 
-    `rows` is the graph of a codes.CodesLayout.ROWS gallery (see `_rows_code_search_graph`).
+    `rows` is the graph of a codes.CodesLayout.ROWS gallery (see `_rows_code_search_graph`),
+    whose int8 query codes take no zero point.
     """
     if rows:
         return _rows_code_search_graph(dim, blocks, group, single)
@@ -149,10 +159,16 @@ def code_search_graph(
         helper.make_tensor_value_info("scale", TensorProto.FLOAT, []),
     ]
     nodes = []
+    # The stored zero sums are ZERO_POINT * sum(c); another offset takes a share of them
+    # (64 / 128: exact in float32, as |sum(c)| * 128 < 2^24).
+    shared = query_zero_point != ZERO_POINT
     if single:
         nodes.append(_constant("row_shape", TensorProto.INT64, [2], [1, -1]))
+        if shared:
+            share = [query_zero_point / ZERO_POINT]
+            nodes.append(_constant("zero_share", TensorProto.FLOAT, [], share))
     else:
-        nodes.append(_constant("zero_point", TensorProto.UINT8, [], [ZERO_POINT]))
+        nodes.append(_constant("zero_point", TensorProto.UINT8, [], [query_zero_point]))
     for i in range(blocks):
         if single:
             term: list[str | int] = [f"n{i}", 1, f"C{i}"]
@@ -165,10 +181,14 @@ def code_search_graph(
                     for name in ("scales", "neg_half_sq_norms", "zero_sums")
                 ),
             ]
+            zero_sums = f"zero_sums{i}"
+            if shared:
+                nodes.append(helper.make_node("Mul", [zero_sums, "zero_share"], [f"offsets{i}"]))
+                zero_sums = f"offsets{i}"
             nodes += [
                 helper.make_node("MatMulInteger", ["queries", f"codes{i}"], [f"raw{i}"]),
                 helper.make_node("Cast", [f"raw{i}"], [f"raw{i}_f32"], to=TensorProto.FLOAT),
-                helper.make_node("Sub", [f"raw{i}_f32", f"zero_sums{i}"], [f"dots{i}"]),
+                helper.make_node("Sub", [f"raw{i}_f32", zero_sums], [f"dots{i}"]),
                 helper.make_node("Mul", [f"dots{i}", f"scales{i}"], [f"scaled{i}"]),
                 helper.make_node("Mul", [f"scaled{i}", "scale"], [f"products{i}"]),
                 helper.make_node(
@@ -203,6 +223,47 @@ def code_search_graph(
     return _best_groups_model(
         nodes, inputs, blocks, group, "egate_code_search_groups", joined=single
     )
+
+
+def int8_product_probe_graph(dim: int) -> onnx.ModelProto:
+    """The int8 products of the code scan, to check them on the host (see codes.QueryRange).
+
+    Inputs: ``one`` (1, dim) and ``many`` (B, dim) uint8 queries with ``codes`` (dim, C) int8
+    (COLUMNS); ``rows`` (C, dim) uint8 codes with ``column`` (dim, 1) int8 (ROWS). Outputs the
+    int32 products ``single`` (one @ codes), ``batch`` (many @ codes) and ``rows_single``
+    (rows @ column, zero point 0), and ``batch_float``, many @ codes by MatMulIntegerToFloat
+    with unit scales (exact in float32 below 2^24).
+    """
+
+    def value(name: str, kind: int, shape: list[str | int]) -> onnx.ValueInfoProto:
+        return helper.make_tensor_value_info(name, kind, shape)
+
+    inputs = [
+        value("one", TensorProto.UINT8, [1, dim]),
+        value("many", TensorProto.UINT8, ["B", dim]),
+        value("codes", TensorProto.INT8, [dim, "C"]),
+        value("rows", TensorProto.UINT8, ["C", dim]),
+        value("column", TensorProto.INT8, [dim, 1]),
+    ]
+    nodes = [
+        _constant("unit", TensorProto.FLOAT, [], [1.0]),
+        helper.make_node("MatMulInteger", ["one", "codes"], ["single"]),
+        helper.make_node("MatMulInteger", ["many", "codes"], ["batch"]),
+        helper.make_node("MatMulInteger", ["rows", "column"], ["rows_single"]),
+        helper.make_node(
+            "MatMulIntegerToFloat",
+            ["many", "codes", "unit", "unit"],
+            ["batch_float"],
+            domain=MICROSOFT,
+        ),
+    ]
+    outputs = [
+        value("single", TensorProto.INT32, [1, "C"]),
+        value("batch", TensorProto.INT32, ["B", "C"]),
+        value("rows_single", TensorProto.INT32, ["C", 1]),
+        value("batch_float", TensorProto.FLOAT, ["B", "C"]),
+    ]
+    return _model(helper.make_graph(nodes, "egate_int8_probe", inputs, outputs))
 
 
 def _rows_code_search_graph(dim: int, blocks: int, group: int, single: bool) -> onnx.ModelProto:
@@ -270,7 +331,7 @@ def _rows_code_search_graph(dim: int, blocks: int, group: int, single: bool) -> 
     )
 
 
-def _constant(name: str, kind: int, dims: list[int], values: list[int]) -> onnx.NodeProto:
+def _constant(name: str, kind: int, dims: list[int], values: Sequence[float]) -> onnx.NodeProto:
     return helper.make_node(
         "Constant", [], [name], value=helper.make_tensor(f"{name}_v", kind, dims, values)
     )

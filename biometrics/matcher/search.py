@@ -51,12 +51,14 @@ from biometrics.matcher.codes import (
     ZERO_SUM,
     CodesLayout,
     QueryCodes,
+    QueryRange,
     encode_queries,
     rounding_bound,
 )
 from biometrics.matcher.errors import EmptyGallery, InvalidArgument
 from biometrics.matcher.gallery import Block, Gallery, GalleryDtype
 from biometrics.matcher.graphs import code_search_graph, search_graph
+from biometrics.matcher.kernel import host_query_range
 from biometrics.matcher.vectors import as_vectors, check_threshold, stored_as_float32
 
 # A run's selection keeps every group within 2 * its error bound of its k-th best group (see
@@ -177,6 +179,11 @@ class Searcher:
         self._device: tuple[str, int] | None = None
         if provider is Provider.CUDA:
             self._device = ("cuda", device_id)
+        # A scan of the host codes: the host's int8 product picks the range of the query
+        # codes (see kernel.host_query_range).
+        self._query_range: QueryRange | None = None
+        if self._device is None:
+            self._query_range = host_query_range()
         # Per block index: (version, arrays or device values) for blocks we keep a copy of.
         self._copies: dict[int, tuple[int, Any, int]] = {}
         # Per block index: (version, largest s|c|, |g - s*c|, |g|^2/2).
@@ -234,7 +241,7 @@ class Searcher:
     ) -> list[list[Hit]]:
         plan = self._current_plan()
         kind = self._kind(len(q))
-        coded = encode_queries(q) if kind != "float" else None
+        coded = encode_queries(q, self._coded_range()) if kind != "float" else None
         bounds = self._error_bounds(q, coded, plan)
         # Scores a hit must reach: (|q|^2 - threshold^2) / 2, less float64 rounding.
         floor = np.full(len(q), -np.inf)
@@ -301,12 +308,17 @@ class Searcher:
                     group=self.group,
                     single=kind == "single",
                     rows=self._rows,
+                    query_zero_point=self._coded_range().zero_point,
                 )
             session = self._ort.InferenceSession(
                 graph.SerializeToString(), self._options, providers=self._providers
             )
             self._sessions[(kind, blocks)] = session
         return session
+
+    def _coded_range(self) -> QueryRange:
+        assert self._query_range is not None, "a code scan on a float-scanning searcher"
+        return self._query_range
 
     def _split(self, blocks: list[Block]) -> list[list[Block]]:
         """Consecutive blocks in runs of about RUN_TEMPLATES, as even as possible and a

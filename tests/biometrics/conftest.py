@@ -7,7 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from biometrics.matcher.codes import LAYOUT_VARIABLE, CodesLayout
+from biometrics.matcher import search
+from biometrics.matcher.codes import LAYOUT_VARIABLE, NARROW, CodesLayout, QueryRange
+from biometrics.matcher.kernel import host_query_range
 
 
 @pytest.fixture(scope="module", params=list(CodesLayout), ids=lambda layout: layout.value)
@@ -22,3 +24,14 @@ def each_codes_layout(request: pytest.FixtureRequest) -> Iterator[CodesLayout]:
         del os.environ[LAYOUT_VARIABLE]
     else:
         os.environ[LAYOUT_VARIABLE] = previous
+
+
+@pytest.fixture(scope="module", params=["host", "narrow"])
+def each_query_range(request: pytest.FixtureRequest) -> Iterator[QueryRange]:
+    """Runs a module's tests with the query codes this host's int8 product takes, then with
+    NARROW codes (those of a CPU without VNNI, see kernel.host_query_range), so the narrow
+    bounds are checked on every host (module scope, as `each_codes_layout`)."""
+    chosen = host_query_range() if request.param == "host" else NARROW
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(search, "host_query_range", lambda: chosen)
+        yield chosen

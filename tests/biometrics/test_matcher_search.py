@@ -27,8 +27,9 @@ from biometrics.matcher import (
 
 DIM = 128
 
-# Every search runs on galleries of each codes layout.
-pytestmark = pytest.mark.usefixtures("each_codes_layout")
+# Every search runs on galleries of each codes layout, with the host's query codes and with
+# narrow ones (those of a CPU without VNNI).
+pytestmark = pytest.mark.usefixtures("each_codes_layout", "each_query_range")
 
 
 def reference(
