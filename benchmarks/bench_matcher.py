@@ -47,7 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.machine import cpu_model
 from biometrics.matcher import Gallery, GalleryDtype, Searcher
-from biometrics.matcher.codes import preferred_layout
+from biometrics.matcher.codes import WIDE, preferred_layout
+from biometrics.matcher.kernel import host_query_range
 
 DIM = 128
 K = 10
@@ -365,6 +366,8 @@ def main() -> None:
         "threads": args.threads,
         # The layout the galleries were created with (this host's unless EGATE_CODES_LAYOUT).
         "codes_layout": preferred_layout().value,
+        # The query codes this host's int8 product takes (kernel.host_query_range).
+        "query_codes": "wide" if host_query_range() == WIDE else "narrow",
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "results": [],
     }
@@ -378,7 +381,7 @@ def print_table(out: dict[str, Any]) -> None:
     layout = out.get("codes_layout", "columns")
     print(
         f"\n{out['machine']['cpu']}, {out['machine']['cores']} cores, threads={out['threads']}, "
-        f"codes layout {layout}"
+        f"codes layout {layout}, query codes {out.get('query_codes', 'wide')}"
     )
     print(
         "| N | dtype | B | ours q/s | numpy q/s | FAISS q/s | ours/FAISS | B=1 ms / floor ms "
