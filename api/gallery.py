@@ -18,14 +18,17 @@ import numpy as np
 import numpy.typing as npt
 
 from biometrics.matcher import Gallery, Searcher
+from biometrics.matcher.codes import CodesLayout
 from egate.watchlist import FaceHit, FaceWatchlist
 
 _HEADER = "gallery.json"  # the matcher gallery's header file, replaced on every change
 
 
 class FaceGallery:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, codes_layout: CodesLayout | None = None) -> None:
         self.path = path
+        # For a gallery this creates (None: the host's, codes.preferred_layout).
+        self.codes_layout = codes_layout
         self._lock = threading.Lock()
         self._stamp: tuple[int, int, int] | None = None
         self._gallery: Gallery | None = None
@@ -69,7 +72,7 @@ class FaceGallery:
             if (self.path / _HEADER).exists():
                 gallery = Gallery.open(self.path)
             else:
-                gallery = Gallery.create(self.path)
+                gallery = Gallery.create(self.path, codes_layout=self.codes_layout)
             try:
                 present = [i for i in ids if i in gallery]
                 if replace and present:

@@ -94,7 +94,7 @@ class Resources:
             RateLimiter(settings.gate_rate_per_s, settings.gate_burst),
             ScreeningLists(store, settings.watchlist_refresh_s),
             _csca(settings),
-            FaceGallery(settings.gallery_path),
+            FaceGallery(settings.gallery_path, settings.codes_layout),
             TtlCache(settings.credential_cache_s),
         )
 

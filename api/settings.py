@@ -15,6 +15,8 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from biometrics.matcher.codes import CodesLayout
+
 # Development defaults: usable on a laptop, refused anywhere else.
 DEFAULT_SECRET = "changethis"
 DEFAULT_TEMPLATE_KEY = base64.b64encode(b"egate-development-template-key!!").decode()
@@ -64,6 +66,9 @@ class Settings(BaseSettings):
     # Server pepper for the gate-key and operator-token digests (kept out of the database).
     secret_pepper: SecretStr = SecretStr(DEFAULT_SECRET)
     gallery_path: Path = Path("var/gallery")
+    # Codes layout of a face gallery made by the service (rows or columns); unset: the
+    # host's (biometrics.matcher.codes.preferred_layout: rows where the CPU has AMX).
+    codes_layout: CodesLayout | None = None
     policy_path: Path = Path("var/policy.json")
     # PEM bundle of the Country Signing CA certificates trusted for passive authentication.
     csca_path: Path | None = None

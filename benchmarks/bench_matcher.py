@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.machine import cpu_model
 from biometrics.matcher import Gallery, GalleryDtype, Searcher
-from biometrics.matcher.codes import WIDE, preferred_layout
+from biometrics.matcher.codes import WIDE, CodesLayout, preferred_layout
 from biometrics.matcher.kernel import host_query_range
 
 DIM = 128
@@ -74,8 +74,8 @@ def unit_vectors(rng: np.random.Generator, n: int) -> Array:
     return v
 
 
-def build_gallery(path: Path, n: int, seed: int) -> Gallery:
-    gallery = Gallery.create(path, DIM, GalleryDtype.FLOAT32, id_bytes=12)
+def build_gallery(path: Path, n: int, seed: int, layout: CodesLayout) -> Gallery:
+    gallery = Gallery.create(path, DIM, GalleryDtype.FLOAT32, id_bytes=12, codes_layout=layout)
     rng = np.random.default_rng(seed)
     for start in range(0, n, CHUNK):
         rows = min(CHUNK, n - start)
@@ -93,7 +93,9 @@ def settle(gallery: Gallery) -> None:
 
 
 def copy_gallery(source: Gallery, path: Path, dtype: GalleryDtype) -> Gallery:
-    target = Gallery.create(path, DIM, dtype, id_bytes=source.id_bytes)
+    target = Gallery.create(
+        path, DIM, dtype, id_bytes=source.id_bytes, codes_layout=source.codes_layout
+    )
     for rows, ids in gallery_chunks(source):
         target.add(ids, rows)
     settle(target)
@@ -220,7 +222,7 @@ def bench_size(n: int, args: argparse.Namespace, out: dict[str, Any]) -> None:
         print(f"[N={n:,}]", *parts, flush=True)
 
     start = time.perf_counter()
-    g32 = build_gallery(work / "f32", n, seed=n)
+    g32 = build_gallery(work / "f32", n, seed=n, layout=CodesLayout(out["codes_layout"]))
     row["build_f32_s"] = round(time.perf_counter() - start, 2)
     bandwidth = read_bandwidth(g32)
     row["read_bandwidth_gb_s"] = round(bandwidth / 1e9, 2)
@@ -235,7 +237,7 @@ def bench_size(n: int, args: argparse.Namespace, out: dict[str, Any]) -> None:
             gallery = copy_gallery(g32, work / "f16", dtype)
         vector_bytes = n * DIM * dtype.numpy.itemsize
         floor_s = vector_bytes / bandwidth
-        with Searcher(gallery, threads=args.threads) as searcher:
+        with Searcher(gallery, threads=args.threads, narrow_codes=args.narrow_codes) as searcher:
             entry: dict[str, Any] = {
                 "gallery_bytes": vector_bytes,
                 "floor_ms": round(floor_s * 1e3, 3),
@@ -355,19 +357,30 @@ def main() -> None:
     parser.add_argument(
         "--accuracy-queries-large", type=int, default=1024, help="accuracy queries for N >= 5M"
     )
+    parser.add_argument(
+        "--codes-layout",
+        choices=[layout.value for layout in CodesLayout],
+        help="the galleries' codes layout (default: this host's, rows where the CPU has AMX)",
+    )
+    parser.add_argument(
+        "--narrow-codes",
+        action="store_true",
+        help="narrow query codes, those of a CPU without VNNI, even where the host takes wide",
+    )
     parser.add_argument("--workdir", default="/tmp/egate-bench-matcher")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "matcher.json"))
     args = parser.parse_args()
+    layout = CodesLayout(args.codes_layout) if args.codes_layout else preferred_layout()
 
     out: dict[str, Any] = {
         "benchmark": "matcher 1:N exact search",
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform()},
         "versions": versions(),
         "threads": args.threads,
-        # The layout the galleries were created with (this host's unless EGATE_CODES_LAYOUT).
-        "codes_layout": preferred_layout().value,
-        # The query codes this host's int8 product takes (kernel.host_query_range).
-        "query_codes": "wide" if host_query_range() == WIDE else "narrow",
+        # The layout the galleries were created with (this host's unless --codes-layout).
+        "codes_layout": layout.value,
+        # The query codes the searches took (the host's, kernel.host_query_range).
+        "query_codes": "narrow" if args.narrow_codes or host_query_range() != WIDE else "wide",
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "results": [],
     }

@@ -29,7 +29,6 @@ pairs of products stay within int16 whatever the templates' codes (see `QueryRan
 from __future__ import annotations
 
 import enum
-import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,14 +37,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from biometrics.matcher.errors import InvalidArgument
-
 CODE_MAX = 127
 # The query's codes are fed as uint8 with this offset (ONNX Runtime's int8 matrix products take
 # an unsigned left operand); the graph subtracts ZERO_POINT * sum(c) per template.
 ZERO_POINT = 128
-# Environment variable that overrides the host's preferred `CodesLayout` for new galleries.
-LAYOUT_VARIABLE = "EGATE_CODES_LAYOUT"
 # Rows of the per-template terms array, (5, n) float32.
 SCALE, ZERO_SUM, CODE_NORM, RESIDUAL, NEG_HALF_SQ_NORM = range(5)
 TERM_ROWS = 5
@@ -117,15 +112,8 @@ class CodesLayout(enum.Enum):
 
 
 def preferred_layout() -> CodesLayout:
-    """The layout new galleries take on this host: `LAYOUT_VARIABLE` if set, else ROWS where
-    the CPU has AMX (Linux x86-64 names amx_int8 and amx_tile), else COLUMNS."""
-    chosen = os.environ.get(LAYOUT_VARIABLE, "").strip().lower()
-    if chosen:
-        try:
-            return CodesLayout(chosen)
-        except ValueError:
-            names = ", ".join(layout.value for layout in CodesLayout)
-            raise InvalidArgument(LAYOUT_VARIABLE, chosen, f"must be one of {names}") from None
+    """The layout new galleries take on this host unless told otherwise: ROWS where the CPU
+    has AMX (Linux x86-64 names amx_int8 and amx_tile), else COLUMNS."""
     return CodesLayout.ROWS if _has_amx() else CodesLayout.COLUMNS
 
 

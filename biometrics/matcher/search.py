@@ -44,6 +44,7 @@ import numpy.typing as npt
 from biometrics.embedding import Provider, ProviderUnavailable
 from biometrics.matcher.codes import (
     CODE_NORM,
+    NARROW,
     NEG_HALF_SQ_NORM,
     RESIDUAL,
     SCALE,
@@ -130,7 +131,9 @@ class Searcher:
 
     The searcher follows the gallery: templates added, removed or replaced after it was made
     are seen by the next search. `threads` is the number of runs of blocks searched at once
-    (None: all cores). Raises ProviderUnavailable when `provider` is not in this onnxruntime build.
+    (None: all cores). `narrow_codes` takes narrow query codes (codes.NARROW) where the host's
+    int8 product would take full-range ones (to measure them; see kernel.host_query_range).
+    Raises ProviderUnavailable when `provider` is not in this onnxruntime build.
     Concurrent searches are serialised by the gallery's lock; `close()` (or `with`) stops the
     worker threads.
     """
@@ -142,6 +145,7 @@ class Searcher:
         *,
         threads: int | None = None,
         device_id: int = 0,
+        narrow_codes: bool = False,
     ) -> None:
         import onnxruntime as ort
 
@@ -183,7 +187,7 @@ class Searcher:
         # codes (see kernel.host_query_range).
         self._query_range: QueryRange | None = None
         if self._device is None:
-            self._query_range = host_query_range()
+            self._query_range = NARROW if narrow_codes else host_query_range()
         # Per block index: (version, arrays or device values) for blocks we keep a copy of.
         self._copies: dict[int, tuple[int, Any, int]] = {}
         # Per block index: (version, largest s|c|, |g - s*c|, |g|^2/2).

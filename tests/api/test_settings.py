@@ -1,11 +1,16 @@
 import base64
+from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from api.gallery import FaceGallery
 from api.settings import DEFAULT_SECRET, Environment, Settings
+from biometrics.matcher import Gallery
+from biometrics.matcher.codes import CodesLayout, preferred_layout
 
 STRONG_KEY = base64.b64encode(bytes(range(32))).decode()
 
@@ -17,6 +22,32 @@ def test_reads_the_egate_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.max_captures_per_transaction == 7
     assert s.database_url == "sqlite:///x.db"
     assert s.environment is Environment.DEVELOPMENT
+
+
+@pytest.mark.parametrize("layout", list(CodesLayout), ids=lambda layout: layout.value)
+def test_the_codes_layout_reaches_the_face_gallery(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, layout: CodesLayout
+) -> None:
+    monkeypatch.setenv("EGATE_CODES_LAYOUT", layout.value)
+    settings = Settings(gallery_path=tmp_path / "faces")
+    assert settings.codes_layout is layout
+    faces = FaceGallery(settings.gallery_path, settings.codes_layout)
+    faces.add(["w1"], np.full((1, 128), 0.1, np.float32), replace=False)
+    with Gallery.open(settings.gallery_path) as gallery:
+        assert gallery.codes_layout is layout
+
+
+def test_the_codes_layout_defaults_to_the_hosts_and_refuses_others(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    faces = FaceGallery(tmp_path / "faces", Settings().codes_layout)
+    faces.add(["w1"], np.full((1, 128), 0.1, np.float32), replace=False)
+    with Gallery.open(tmp_path / "faces") as gallery:
+        assert gallery.codes_layout is preferred_layout()
+    monkeypatch.setenv("EGATE_CODES_LAYOUT", "diagonal")
+    with pytest.raises(ValidationError, match="codes_layout") as caught:
+        Settings()
+    assert "diagonal" in str(caught.value)
 
 
 def test_development_accepts_the_default_secrets() -> None:

@@ -44,7 +44,7 @@ EMULATED_SEARCH = """
 import json, os, sys
 import numpy as np
 from biometrics.matcher import Gallery, Searcher, search
-from biometrics.matcher.codes import WIDE
+from biometrics.matcher.codes import WIDE, CodesLayout
 from biometrics.matcher.kernel import host_query_range
 
 root, out = sys.argv[1], {"range": list(vars(host_query_range()).values())}
@@ -53,8 +53,7 @@ root, out = sys.argv[1], {"range": list(vars(host_query_range()).values())}
 query = np.ones((1, 128), np.float32)
 templates = np.stack([np.ones(128), np.tile([1.0, 0.0], 64)]).astype(np.float32)
 for layout in ("columns", "rows"):
-    os.environ["EGATE_CODES_LAYOUT"] = layout
-    gallery = Gallery.create(os.path.join(root, layout))
+    gallery = Gallery.create(os.path.join(root, layout), codes_layout=CodesLayout(layout))
     gallery.add(["same", "half"], templates)
     for name, chosen in (("probed", host_query_range()), ("wide", WIDE)):
         search.host_query_range = lambda chosen=chosen: chosen
