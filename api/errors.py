@@ -76,7 +76,9 @@ _STATUS_BY_CODE: dict[str, int] = {
     "overloaded": 503,
 }
 # Server-side faults the client cannot fix by changing its input.
-_SERVER_CODES = frozenset({"provider_unavailable", "model_missing", "database_unavailable"})
+_SERVER_CODES = frozenset(
+    {"provider_unavailable", "model_missing", "database_unavailable", "inexact_int8_product"}
+)
 
 
 def status_for(code: str) -> int:

@@ -5,7 +5,7 @@ AVX-VNNI or AMX it accumulates byte products in int32, exact for any operands; w
 AVX-512 without VNNI it first adds each pair of products into int16 with saturation, and a
 full-range query overflows it. Rather than guess the kernel from CPU flags (a flag, an
 onnxruntime version or a virtual machine's CPU model could each change the choice), the first
-CPU search of a process runs the scan's own products on the widest operands each range feeds
+CPU searcher of a process runs the scan's own products on the widest operands each range feeds
 them, and on random ones, and compares them with numpy's (~35 ms, once). A searcher made
 with ``narrow_codes=True`` takes narrow codes without asking (to measure them on a host with
 VNNI); full-range codes are only ever taken where the probe finds them exact.
