@@ -229,10 +229,11 @@ def int8_product_probe_graph(dim: int) -> onnx.ModelProto:
     """The int8 products of the code scan, to check them on the host (see codes.QueryRange).
 
     Inputs: ``one`` (1, dim) and ``many`` (B, dim) uint8 queries with ``codes`` (dim, C) int8
-    (COLUMNS); ``rows`` (C, dim) uint8 codes with ``column`` (dim, 1) int8 (ROWS). Outputs the
-    int32 products ``single`` (one @ codes), ``batch`` (many @ codes) and ``rows_single``
-    (rows @ column, zero point 0), and ``batch_float``, many @ codes by MatMulIntegerToFloat
-    with unit scales (exact in float32 below 2^24).
+    (COLUMNS); ``rows`` (C, dim) uint8 codes with ``column`` (dim, 1) and ``columns`` (dim, B)
+    int8 queries (ROWS). Outputs the int32 products ``single`` (one @ codes), ``batch``
+    (many @ codes), ``rows_single`` (rows @ column) and ``rows_batch`` (rows @ columns), and
+    ``batch_float``, many @ codes by MatMulIntegerToFloat with unit scales (exact in float32
+    below 2^24).
     """
 
     def value(name: str, kind: int, shape: list[str | int]) -> onnx.ValueInfoProto:
@@ -244,12 +245,14 @@ def int8_product_probe_graph(dim: int) -> onnx.ModelProto:
         value("codes", TensorProto.INT8, [dim, "C"]),
         value("rows", TensorProto.UINT8, ["C", dim]),
         value("column", TensorProto.INT8, [dim, 1]),
+        value("columns", TensorProto.INT8, [dim, "B"]),
     ]
     nodes = [
         _constant("unit", TensorProto.FLOAT, [], [1.0]),
         helper.make_node("MatMulInteger", ["one", "codes"], ["single"]),
         helper.make_node("MatMulInteger", ["many", "codes"], ["batch"]),
         helper.make_node("MatMulInteger", ["rows", "column"], ["rows_single"]),
+        helper.make_node("MatMulInteger", ["rows", "columns"], ["rows_batch"]),
         helper.make_node(
             "MatMulIntegerToFloat",
             ["many", "codes", "unit", "unit"],
@@ -261,6 +264,7 @@ def int8_product_probe_graph(dim: int) -> onnx.ModelProto:
         value("single", TensorProto.INT32, [1, "C"]),
         value("batch", TensorProto.INT32, ["B", "C"]),
         value("rows_single", TensorProto.INT32, ["C", 1]),
+        value("rows_batch", TensorProto.INT32, ["C", "B"]),
         value("batch_float", TensorProto.FLOAT, ["B", "C"]),
     ]
     return _model(helper.make_graph(nodes, "egate_int8_probe", inputs, outputs))

@@ -74,6 +74,7 @@ def _extreme_feed(query_range: QueryRange, sign: int) -> dict[str, npt.NDArray[A
         "codes": np.full((PROBE_DIM, PROBE_TEMPLATES), sign * CODE_MAX, np.int8),
         "rows": np.full((PROBE_TEMPLATES, PROBE_DIM), ZERO_POINT + CODE_MAX, np.uint8),
         "column": np.full((PROBE_DIM, 1), sign * query_range.code_max, np.int8),
+        "columns": np.full((PROBE_DIM, PROBE_QUERIES), sign * query_range.code_max, np.int8),
     }
 
 
@@ -92,15 +93,17 @@ def _random_feed(query_range: QueryRange, random: np.random.Generator) -> dict[s
             ZERO_POINT - CODE_MAX, ZERO_POINT + CODE_MAX + 1, (PROBE_TEMPLATES, PROBE_DIM)
         ).astype(np.uint8),
         "column": random.integers(-most, most + 1, (PROBE_DIM, 1)).astype(np.int8),
+        "columns": random.integers(-most, most + 1, (PROBE_DIM, PROBE_QUERIES)).astype(np.int8),
     }
 
 
 def _exact(session: Any, feed: dict[str, npt.NDArray[Any]]) -> bool:
-    single, batch, rows_single, batch_float = session.run(None, feed)
+    single, batch, rows_single, rows_batch, batch_float = session.run(None, feed)
     wide = {name: array.astype(np.int64) for name, array in feed.items()}
     return (
         np.array_equal(single, wide["one"] @ wide["codes"])
         and np.array_equal(batch, wide["many"] @ wide["codes"])
         and np.array_equal(rows_single, wide["rows"] @ wide["column"])
+        and np.array_equal(rows_batch, wide["rows"] @ wide["columns"])
         and np.array_equal(batch_float, wide["many"] @ wide["codes"])
     )
