@@ -78,32 +78,31 @@ def _extreme_feed(query_range: QueryRange, sign: int) -> dict[str, npt.NDArray[A
     }
 
 
-def _random_feed(query_range: QueryRange, random: np.random.Generator) -> dict[str, Any]:
+def _random_feed(
+    query_range: QueryRange, random: np.random.Generator
+) -> dict[str, npt.NDArray[Any]]:
     """Operands drawn uniformly from the range's codes and the templates' codes."""
-    low = query_range.zero_point - query_range.code_max
-    high = query_range.zero_point + query_range.code_max + 1
     most = query_range.code_max
+    low, high = query_range.zero_point - most, query_range.zero_point + most + 1
+    lowest, highest = ZERO_POINT - CODE_MAX, ZERO_POINT + CODE_MAX + 1
     return {
-        "one": random.integers(low, high, (1, PROBE_DIM)).astype(np.uint8),
-        "many": random.integers(low, high, (PROBE_QUERIES, PROBE_DIM)).astype(np.uint8),
-        "codes": random.integers(-CODE_MAX, CODE_MAX + 1, (PROBE_DIM, PROBE_TEMPLATES)).astype(
-            np.int8
-        ),
-        "rows": random.integers(
-            ZERO_POINT - CODE_MAX, ZERO_POINT + CODE_MAX + 1, (PROBE_TEMPLATES, PROBE_DIM)
-        ).astype(np.uint8),
-        "column": random.integers(-most, most + 1, (PROBE_DIM, 1)).astype(np.int8),
-        "columns": random.integers(-most, most + 1, (PROBE_DIM, PROBE_QUERIES)).astype(np.int8),
+        "one": random.integers(low, high, (1, PROBE_DIM), np.uint8),
+        "many": random.integers(low, high, (PROBE_QUERIES, PROBE_DIM), np.uint8),
+        "codes": random.integers(-CODE_MAX, CODE_MAX + 1, (PROBE_DIM, PROBE_TEMPLATES), np.int8),
+        "rows": random.integers(lowest, highest, (PROBE_TEMPLATES, PROBE_DIM), np.uint8),
+        "column": random.integers(-most, most + 1, (PROBE_DIM, 1), np.int8),
+        "columns": random.integers(-most, most + 1, (PROBE_DIM, PROBE_QUERIES), np.int8),
     }
 
 
 def _exact(session: Any, feed: dict[str, npt.NDArray[Any]]) -> bool:
     single, batch, rows_single, rows_batch, batch_float = session.run(None, feed)
     wide = {name: array.astype(np.int64) for name, array in feed.items()}
+    many = wide["many"] @ wide["codes"]
     return (
         np.array_equal(single, wide["one"] @ wide["codes"])
-        and np.array_equal(batch, wide["many"] @ wide["codes"])
+        and np.array_equal(batch, many)
+        and np.array_equal(batch_float, many)
         and np.array_equal(rows_single, wide["rows"] @ wide["column"])
         and np.array_equal(rows_batch, wide["rows"] @ wide["columns"])
-        and np.array_equal(batch_float, wide["many"] @ wide["codes"])
     )

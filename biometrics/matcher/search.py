@@ -48,11 +48,11 @@ from biometrics.matcher.codes import (
     NEG_HALF_SQ_NORM,
     RESIDUAL,
     SCALE,
+    WIDE,
     ZERO_POINT,
     ZERO_SUM,
     CodesLayout,
     QueryCodes,
-    QueryRange,
     encode_queries,
     rounding_bound,
 )
@@ -184,8 +184,8 @@ class Searcher:
         if provider is Provider.CUDA:
             self._device = ("cuda", device_id)
         # A scan of the host codes: the host's int8 product picks the range of the query
-        # codes (see kernel.host_query_range).
-        self._query_range: QueryRange | None = None
+        # codes (see kernel.host_query_range). A device scan multiplies floats, no codes.
+        self._query_range = WIDE
         if self._device is None:
             self._query_range = NARROW if narrow_codes else host_query_range()
         # Per block index: (version, arrays or device values) for blocks we keep a copy of.
@@ -245,7 +245,7 @@ class Searcher:
     ) -> list[list[Hit]]:
         plan = self._current_plan()
         kind = self._kind(len(q))
-        coded = encode_queries(q, self._coded_range()) if kind != "float" else None
+        coded = encode_queries(q, self._query_range) if kind != "float" else None
         bounds = self._error_bounds(q, coded, plan)
         # Scores a hit must reach: (|q|^2 - threshold^2) / 2, less float64 rounding.
         floor = np.full(len(q), -np.inf)
@@ -312,17 +312,13 @@ class Searcher:
                     group=self.group,
                     single=kind == "single",
                     rows=self._rows,
-                    query_zero_point=self._coded_range().zero_point,
+                    query_zero_point=self._query_range.zero_point,
                 )
             session = self._ort.InferenceSession(
                 graph.SerializeToString(), self._options, providers=self._providers
             )
             self._sessions[(kind, blocks)] = session
         return session
-
-    def _coded_range(self) -> QueryRange:
-        assert self._query_range is not None, "a code scan on a float-scanning searcher"
-        return self._query_range
 
     def _split(self, blocks: list[Block]) -> list[list[Block]]:
         """Consecutive blocks in runs of about RUN_TEMPLATES, as even as possible and a
