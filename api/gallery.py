@@ -74,11 +74,12 @@ class FaceGallery:
             else:
                 gallery = Gallery.create(self.path, codes_layout=self.codes_layout)
             try:
-                present = [i for i in ids if i in gallery]
-                if replace and present:
-                    gallery.remove(present)
-                gallery.add(list(ids), vectors)
-                gallery.flush()
+                # One change either way: an id the gallery refuses never costs a watched face
+                # that the same request would have replaced.
+                if replace:
+                    gallery.upsert(list(ids), vectors)
+                else:
+                    gallery.add(list(ids), vectors)
             finally:
                 gallery.close()
 

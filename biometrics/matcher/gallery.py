@@ -26,11 +26,12 @@ page cache holds it (the id -> slot map is built on the first call that needs it
 
 A template's row, norm, codes and terms are written one after another, so a write cut short
 would leave codes that do not match the stored template (and a search whose error bound no
-longer holds), or, in a removal, an id in two slots. `replace` and `remove` therefore first
-save what they will overwrite (``undo.npz``: the slots, their stored templates and ids, the
-count); an exception rolls the change back at once, and a process that died mid-write leaves
-the file, from which the next `open` rolls it back. `add` needs none: it writes only past the
-count, which the header advances last. The same order holds on disk after a power cut: the
+longer holds), or, in a removal, an id in two slots. `replace`, `remove` and `upsert`
+(replace the known ids, add the rest) therefore first save what they will overwrite
+(``undo.npz``: the slots, their stored templates and ids, the count); an exception rolls the
+change back at once, and a process that died mid-write leaves the file, from which the next
+`open` rolls it back. `add` needs none: it writes only past the count, which the header
+advances last. The same order holds on disk after a power cut: the
 undo file is fsynced (and its directory entry) before the change starts, the changed pages are
 msynced before the header is rewritten after an add and before the undo file is deleted, and
 the header is replaced by an fsynced copy. (On one ext4 disk this took a one-template add from
@@ -88,7 +89,7 @@ _NORMS = "half_sq_norms.bin"
 _IDS = "ids.bin"
 _CODES = "codes.bin"
 _TERMS = "code_terms.bin"
-# What a replace or remove is about to overwrite (see Gallery._journal).
+# What a replace, upsert or remove is about to overwrite (see Gallery._journal).
 _UNDO = "undo.npz"
 
 
@@ -453,26 +454,31 @@ class Gallery:
             for tid in ids:
                 if tid in index:
                     raise DuplicateId(tid)
-            first = self._count
-            self._grow(first + len(ids))
-            self._ids[first : first + len(ids)] = _encode(ids, self.id_bytes)
-            step = self.block_size
-            done = 0
-            while done < len(ids):
-                block, column = divmod(first + done, step)
-                take = min(step - column, len(ids) - done)
-                stored = values[done : done + take].astype(self.dtype.numpy)
-                columns = slice(column, column + take)
-                self._vectors[block, columns] = stored
-                self._norms[block, columns] = _half_sq_norms(stored)
-                self._put_codes(block, columns, stored)
-                self._block_versions[block] += 1
-                done += take
-            for offset, tid in enumerate(ids):
-                index[tid] = first + offset
-            self.flush()  # the templates on disk before the header counts them
-            self._count += len(ids)
-            self._changed()
+            self._append(ids, values, index)
+
+    def _append(self, ids: list[str], values: Vectors, index: dict[str, int]) -> None:
+        """Write checked templates under new ids past the count, then count them (the caller
+        holds the lock)."""
+        first = self._count
+        self._grow(first + len(ids))
+        self._ids[first : first + len(ids)] = _encode(ids, self.id_bytes)
+        step = self.block_size
+        done = 0
+        while done < len(ids):
+            block, column = divmod(first + done, step)
+            take = min(step - column, len(ids) - done)
+            stored = values[done : done + take].astype(self.dtype.numpy)
+            columns = slice(column, column + take)
+            self._vectors[block, columns] = stored
+            self._norms[block, columns] = _half_sq_norms(stored)
+            self._put_codes(block, columns, stored)
+            self._block_versions[block] += 1
+            done += take
+        self.flush()  # the templates on disk before the header counts them
+        self._count += len(ids)
+        for offset, tid in enumerate(ids):
+            index[tid] = first + offset
+        self._changed()
 
     def replace(self, ids: Sequence[str], vectors: Any) -> None:
         """Overwrite the templates of existing ids (UnknownId, DuplicateId within the call)."""
@@ -483,6 +489,29 @@ class Gallery:
             with self._journal(slots):
                 self._write(slots, values.astype(self.dtype.numpy))
                 self._changed()
+
+    def upsert(self, ids: Sequence[str], vectors: Any) -> None:
+        """Overwrite the templates of the ids that exist and append the others, as one change.
+        All or nothing: a bad id or vector raises (InvalidId, DuplicateId within the call,
+        DimensionMismatch, NonFiniteValue, ValueOutOfRange) before anything is written, and an
+        error or a process dying part way puts back every overwritten template and the count,
+        as `replace` does (one undo record covers both parts)."""
+        ids = list(ids)
+        values = self._check_batch(ids, vectors)
+        with self._lock:
+            index = self._id_index()
+            present = np.array([tid in index for tid in ids], bool)
+            slots = np.array([index[tid] for tid in ids if tid in index], np.int64)
+            new = [tid for tid, known in zip(ids, present.tolist(), strict=True) if not known]
+            if not len(slots):
+                self._append(new, values, index)
+                return
+            with self._journal(slots):
+                self._write(slots, values[present].astype(self.dtype.numpy))
+                if new:
+                    self._append(new, values[~present], index)
+                else:
+                    self._changed()
 
     def remove(self, ids: Iterable[str]) -> None:
         """Delete templates by id; the last templates move into the freed slots."""

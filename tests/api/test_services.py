@@ -207,6 +207,30 @@ def test_face_watchlist_and_identify(
     assert r.json()["error"]["code"] == "duplicate_id"
 
 
+def test_a_refused_face_load_leaves_the_watchlist_as_it_was(
+    own_client: TestClient, admin: dict[str, str], photo: dict[str, list[bytes]]
+) -> None:
+    # 40 characters pass the schema's 64, but they are 80 UTF-8 bytes: the gallery refuses
+    # the id. The same request's replacement of W-obama must not have happened either.
+    client = own_client
+    gate = register_gate(client, admin, "refused-load-gate")
+    first = {"entries": [{"id": "W-obama", "image": b64(photo["obama"][0])}]}
+    assert client.post("/v1/watchlists/faces", json=first, headers=admin).status_code == 200
+    entries = [
+        {"id": "W-obama", "image": b64(photo["biden"][0])},
+        {"id": "\u00e9" * 40, "image": b64(photo["rose_leslie"][0])},
+    ]
+    r = client.post(
+        "/v1/watchlists/faces", json={"entries": entries, "replace": True}, headers=admin
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "invalid_id"
+    r = client.post("/v1/identify", files={"image": ("o.jpg", photo["obama"][1])}, headers=gate)
+    assert [h["id"] for h in r.json()["hits"]] == ["W-obama"]
+    r = client.post("/v1/identify", files={"image": ("b.jpg", photo["biden"][0])}, headers=gate)
+    assert r.json()["hits"] == []
+
+
 def test_sltd_and_person_watchlists_refer_at_the_gate(
     client: TestClient, admin: dict[str, str], gate: dict[str, str], photo: dict[str, list[bytes]]
 ) -> None:

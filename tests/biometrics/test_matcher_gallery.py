@@ -347,6 +347,19 @@ class GalleryModel(RuleBasedStateMachine):
         self.gallery.replace(ids, values)
         self.model.update(zip(ids, values, strict=True))
 
+    @rule(data=st.data(), n=st.integers(0, 4))
+    def upsert(self, data: st.DataObject, n: int) -> None:
+        known = data.draw(st.lists(st.sampled_from(sorted(self.model) or ["-"]), unique=True))
+        known = [tid for tid in known if tid in self.model]
+        ids = known + [str(self.counter + i) for i in range(n)]
+        if not ids:
+            return
+        self.counter += n
+        ids = data.draw(st.permutations(ids))
+        values = self._fresh(len(ids))
+        self.gallery.upsert(ids, values)
+        self.model.update(zip(ids, values, strict=True))
+
     @rule()
     def reopen(self) -> None:
         self.gallery.close()
@@ -421,7 +434,7 @@ def test_a_version_1_gallery_is_upgraded_when_opened(tmp_path: Path) -> None:
         np.testing.assert_array_equal(reopened.get(["t10"]), stored[10:].astype(np.float32))
 
 
-# A child process that replaces or removes templates and dies (os._exit, no clean-up) when
+# A child process that replaces, upserts or removes templates and dies (os._exit, no clean-up) when
 # the gallery computes the codes for the n-th time: after that template's row and norm were
 # written, before its codes and terms.
 _DYING_WRITER = """
@@ -445,6 +458,8 @@ module.encode_templates = dying
 gallery = Gallery.open(path)
 if operation == "replace":
     gallery.replace(["t1", "t4", "t7"], np.full((3, gallery.dim), 0.5, np.float32))
+elif operation == "upsert":
+    gallery.upsert(["t1", "new1", "t4", "new2"], np.full((4, gallery.dim), 0.5, np.float32))
 else:
     gallery.remove(["t1", "t4", "t9"])
 os._exit(0)
@@ -473,7 +488,7 @@ def _assert_consistent(gallery: Gallery) -> None:
 
 @pytest.mark.parametrize(
     ("operation", "die_at"),
-    [("replace", 1)] + [("remove", n) for n in range(1, 7)],
+    [("replace", 1)] + [("remove", n) for n in range(1, 7)] + [("upsert", 1), ("upsert", 2)],
 )
 def test_a_process_dying_mid_write_leaves_the_gallery_as_it_was(
     tmp_path: Path, operation: str, die_at: int
@@ -504,6 +519,50 @@ def test_a_process_dying_mid_write_leaves_the_gallery_as_it_was(
             np.testing.assert_array_equal(a, b)
         _assert_consistent(gallery)
         assert [h.id for h in Searcher(gallery).search(_vectors(10)[4:5], k=1)[0]] == ["t4"]
+
+
+def test_an_upsert_is_one_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import biometrics.matcher.gallery as module
+
+    with Gallery.create(tmp_path / "g", block=4, id_bytes=8) as gallery:
+        gallery.add([f"t{i}" for i in range(10)], _vectors(10))
+        before = _state(gallery)
+        # A bad id anywhere in the call: refused before the known ids are overwritten.
+        for bad in (["t1", "x" * 9], ["t1", "n", "n"], ["t1", ""]):
+            with pytest.raises((InvalidId, DuplicateId)):
+                gallery.upsert(bad, _vectors(len(bad), seed=3))
+        with pytest.raises(NonFiniteValue):
+            gallery.upsert(["t1", "n"], np.full((2, DIM), np.nan, np.float32))
+        # An error while appending (the second encoding: the overwrite is the first) puts the
+        # overwritten templates and the count back.
+        real = module.encode_templates
+        calls = []
+
+        def failing(stored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            calls.append(len(stored))
+            if len(calls) == 2:
+                raise MemoryError("simulated")
+            return real(stored)
+
+        monkeypatch.setattr(module, "encode_templates", failing)
+        with pytest.raises(MemoryError):
+            gallery.upsert(["t1", "n1", "t4", "n2"], _vectors(4, seed=3))
+        monkeypatch.setattr(module, "encode_templates", real)
+        assert calls == [2, 2, 2]  # the overwrite, the failed append, the roll-back
+        assert not (tmp_path / "g" / "undo.npz").exists()
+        after = _state(gallery)
+        assert after[0] == before[0]
+        for a, b in zip(after[1:], before[1:], strict=True):
+            np.testing.assert_array_equal(a, b)
+        _assert_consistent(gallery)
+        # Done for real: known ids keep their slots, new ones are appended in call order.
+        values = _vectors(4, seed=3)
+        gallery.upsert(["t1", "n1", "t4", "n2"], values)
+        assert gallery.ids == [f"t{i}" for i in range(10)] + ["n1", "n2"]
+        np.testing.assert_array_equal(gallery.get(["t1", "n1", "t4", "n2"]), values)
+        _assert_consistent(gallery)
+    with Gallery.open(tmp_path / "g") as reopened:
+        np.testing.assert_array_equal(reopened.get(["t1", "n1", "t4", "n2"]), values)
 
 
 def test_an_error_mid_removal_rolls_the_gallery_back(
@@ -587,7 +646,7 @@ def _record_syncs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd (Linux)")
-@pytest.mark.parametrize("operation", ["add", "replace", "remove"])
+@pytest.mark.parametrize("operation", ["add", "replace", "upsert", "remove"])
 def test_each_change_reaches_the_disk_in_an_order_a_power_cut_cannot_break(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, operation: str
 ) -> None:
@@ -604,6 +663,8 @@ def test_each_change_reaches_the_disk_in_an_order_a_power_cut_cannot_break(
             gallery.add(["new"], _vectors(1, seed=7))
         elif operation == "replace":
             gallery.replace(["t3"], _vectors(1, seed=7))
+        elif operation == "upsert":
+            gallery.upsert(["t3", "new"], _vectors(2, seed=7))
         else:
             gallery.remove(["t3"])
         monkeypatch.undo()
@@ -630,7 +691,8 @@ def test_each_change_reaches_the_disk_in_an_order_a_power_cut_cannot_break(
     assert all(journal < at(("msync", name)) < deleted for name in data_files)
     assert events[deleted + 1] == ("fsync", "g")
     with Gallery.open(path) as reopened:
-        assert ("t3" in reopened) is (operation == "replace")
+        assert ("t3" in reopened) is (operation != "remove")
+        assert ("new" in reopened) is (operation == "upsert")
         _assert_consistent(reopened)
 
 
