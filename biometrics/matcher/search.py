@@ -20,7 +20,8 @@ Only those members (a few dozen a query) are read from the stored templates and 
 true float64 Euclidean distances (not the cancellation-prone |q|^2+|g|^2-2q.g), ties (equal
 float64 distances) to the lower gallery slot, as a stable sort of the distances would. So the
 top k is the float64 reference's, whatever the data. (A gallery of near-duplicates keeps many
-more: they are re-ranked a bounded chunk at a time.)
+more, every copy: those are re-ranked while the scan goes on, a bounded chunk at a time, so a
+search's memory does not grow with them; see _Kept.)
 
 On the CUDA provider every block is copied to the device once (an OrtValue per block, refreshed
 only when the gallery changes that block) and bound with IOBinding; a search moves only the
@@ -83,6 +84,9 @@ RERANK_QUERIES = 128
 # ~50, where the prefilter cost more than float64 on all of them.
 DIRECT_MEMBERS = 2
 DIRECT_FLOOR = 256
+# Members (of selected groups) a scan holds before it settles them (see _Kept): ~40 MB of
+# float32 scores with their groups' (query, group number) pairs.
+KEPT_MEMBERS = 1 << 22
 # Kept templates re-ranked at a time (~64 MiB of float64 differences at d = 128): a gallery of
 # near-duplicates keeps every copy within the error bound, a million of them for one query of
 # 10M identical templates; each chunk's exact k best are carried into the next.
@@ -252,29 +256,14 @@ class Searcher:
         if threshold is not None:
             sq = np.square(q.astype(np.float64)).sum(axis=1)
             floor = 0.5 * (sq - threshold**2) - 1e-9 * (sq + threshold**2 + 1.0)
-        outputs, reach = self._scan(q, coded, kind, plan.runs, k, bounds, floor)
+        kept = _Kept(self, q, k, plan.firsts, bounds.T)
+        reach = self._scan(q, coded, kind, plan.runs, k, bounds, floor, kept)
         # T: the k-th best lower bound among the members of every run's k best groups (or
         # the floor). The templates that may belong in the top k: the members, of the groups
         # each run selected, whose own upper bound reaches T.
-        query, number = np.concatenate([out[3] for out in outputs], axis=1)
-        selected = np.concatenate([out[4] for out in outputs])
-        runs_of = np.repeat(np.arange(len(outputs)), [out[3].shape[1] for out in outputs])
-        cut = (reach.reached()[query] - bounds.T[runs_of, query])[:, None]
-        within, offsets = np.nonzero(selected >= cut)
-        if len(q) > 1:
-            order = np.argsort(query[within], kind="stable")
-            within, offsets = within[order], offsets[order]
-        rows_kept = query[within]
-        slots_kept = plan.firsts[runs_of[within]] + number[within] * self.group + offsets
-        # Not the last block's padding (kept, at -inf, when fewer than k templates exist).
-        real = slots_kept < len(self.gallery)
-        rows_kept, slots_kept = rows_kept[real], slots_kept[real]
-        hits: list[list[Hit]] = []
-        for row in range(0, len(q), RERANK_QUERIES):
-            kept = (rows_kept >= row) & (rows_kept < row + RERANK_QUERIES)
-            part = q[row : row + RERANK_QUERIES]
-            hits += self._rerank(part, rows_kept[kept] - row, slots_kept[kept], k, threshold)
-        return hits
+        rows, slots = kept.remaining(reach)
+        best = self._settle(q, rows, slots, k, kept.settled)
+        return self._hits(len(q), best, threshold)
 
     def _kind(self, queries: int) -> str:
         """The scan's graph: float templates on a device, else codes for one query or many."""
@@ -394,11 +383,12 @@ class Searcher:
         k: int,
         bounds: npt.NDArray[np.float64],
         floor: npt.NDArray[np.float64],
-    ) -> tuple[list[list[Any]], _RunningReach]:
+        kept: _Kept,
+    ) -> _RunningReach:
         """Every run's selection (see graphs._best_groups_model): each run returns its k best
         groups and every group within twice its error bound of the k-th of them (and, with a
         threshold, within its bound of the floor, or of the reach of the runs done before it).
-        Returned with the reach of all runs."""
+        Each run's members go to `kept` as the run finishes. Returns the reach of all runs."""
         margin = bounds.T * SLACK_MARGIN
         reach = _RunningReach(k, floor, margin)
         # (runs, B, 1): each run's (B, 1) slack is a contiguous view. Its ``lowest`` is set as
@@ -409,7 +399,8 @@ class Searcher:
             groups = -(-run.templates // self.group)
             feeds.append({"k": np.array([min(k, groups)], np.int64), "slack": slack[r]})
         if self._device is not None:
-            return self._run_resident(q, runs, feeds, reach, self._device), reach
+            self._run_resident(q, runs, feeds, reach, kept, self._device)
+            return reach
         assert coded is not None
         queries = coded.columns() if self._rows else coded.codes
         common = {"queries": queries, "scale": np.array(coded.scale, np.float32)}
@@ -427,7 +418,8 @@ class Searcher:
             feed.update(common)
         # Made here, not by two workers at once.
         sessions = [self._session(kind, count) for count in segments]
-        return self._run_cpu(sessions, feeds, reach), reach
+        self._run_cpu(sessions, feeds, reach, kept)
+        return reach
 
     def _stacked_feed(self, run: _Run) -> tuple[int, dict[str, Any]]:
         """A run's number of stacks and inputs for the one-query graph: its full blocks as one
@@ -463,11 +455,15 @@ class Searcher:
         return run.stacked
 
     def _run_cpu(
-        self, sessions: list[Any], feeds: list[dict[str, Any]], reach: _RunningReach
-    ) -> list[list[Any]]:
+        self,
+        sessions: list[Any],
+        feeds: list[dict[str, Any]],
+        reach: _RunningReach,
+        kept: _Kept,
+    ) -> None:
         """Runs the sessions on the calling thread and the pool's, runs taken in order. Each
-        run's ``lowest`` input is set as it starts from the reach of the runs done so far."""
-        results: list[list[Any]] = [[] for _ in feeds]
+        run's ``lowest`` input is set as it starts from the reach of the runs done so far;
+        each finished run's outputs go to the reach and to `kept`."""
         pending = iter(range(len(feeds)))
         lock = threading.Lock()
 
@@ -479,9 +475,10 @@ class Searcher:
                         feeds[index]["lowest"] = reach.lowest(index)
                 if index is None:
                     return
-                results[index] = sessions[index].run(None, feeds[index])
+                outputs = sessions[index].run(None, feeds[index])
                 with lock:
-                    reach.add(index, results[index][2])
+                    reach.add(index, outputs[2])
+                    kept.add(index, outputs[3], outputs[4], reach)
 
         # The calling thread works too: waking a pool thread took 20-100 us on a 2-core VM,
         # and the caller would only have waited.
@@ -494,7 +491,6 @@ class Searcher:
         finally:
             for future in futures:
                 future.result()
-        return results
 
     def _host_codes(self, block: Block) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
         """A full block's codes and terms are contiguous views of the mapped files, fed as they
@@ -539,14 +535,14 @@ class Searcher:
         runs: list[_Run],
         feeds: list[dict[str, Any]],
         reach: _RunningReach,
+        kept: _Kept,
         device: tuple[str, int],
-    ) -> list[list[Any]]:
+    ) -> None:
         ort = self._ort
         q_device = ort.OrtValue.ortvalue_from_numpy(q, *device)
         last = self.gallery.blocks()[-1].index
         for stale in [i for i in self._copies if i > last]:
             del self._copies[stale]
-        results = []
         for index, (run, feed) in enumerate(zip(runs, feeds, strict=True)):
             feed["lowest"] = reach.lowest(index)
             session = self._session("float", len(run.blocks))
@@ -561,9 +557,9 @@ class Searcher:
             for output in session.get_outputs():
                 binding.bind_output(output.name, "cpu")
             session.run_with_iobinding(binding)
-            results.append(binding.copy_outputs_to_cpu())
-            reach.add(index, results[-1][2])
-        return results
+            outputs = binding.copy_outputs_to_cpu()
+            reach.add(index, outputs[2])
+            kept.add(index, outputs[3], outputs[4], reach)
 
     def _device_block(self, block: Block, device: tuple[str, int]) -> tuple[Any, Any]:
         cached = self._copies.get(block.index)
@@ -580,37 +576,45 @@ class Searcher:
         columns_value, norms_value = cached[1]
         return columns_value, norms_value
 
-    def _rerank(
+    def _settle(
         self,
         q: npt.NDArray[np.float32],
         rows: npt.NDArray[np.intp],
         slots: npt.NDArray[np.int64],
         k: int,
-        threshold: float | None,
-    ) -> list[list[Hit]]:
-        """Per query: the kept templates (slots[i] kept for query rows[i], rows ascending),
-        and among them the k nearest by true float64 distance, ties to the lower slot (a
-        stable sort of the distances). Taken RERANK_MEMBERS at a time, each chunk's k best
-        per query carried into the next, so memory stays bounded however many are kept."""
-        best = self._nearest(q, rows[:RERANK_MEMBERS], slots[:RERANK_MEMBERS], k)
-        for start in range(RERANK_MEMBERS, len(slots), RERANK_MEMBERS):
-            chunk = slice(start, start + RERANK_MEMBERS)
-            more = self._nearest(q, rows[chunk], slots[chunk], k)
-            best = _first_k(
-                np.concatenate([best[0], more[0]]),
-                np.concatenate([best[1], more[1]]),
-                np.concatenate([best[2], more[2]]),
-                k,
-            )
+        carried: _Best | None,
+    ) -> _Best:
+        """Per query: the kept templates (slots[i] kept for query rows[i], rows ascending) and
+        those `carried` from earlier, and among them the k nearest by true float64 distance,
+        ties to the lower slot (a stable sort of the distances). Taken RERANK_QUERIES queries
+        and RERANK_MEMBERS templates at a time, each chunk's k best per query carried into the
+        next, so memory stays bounded however many are kept."""
+        parts = [] if carried is None else [carried]
+        for row in range(0, len(q), RERANK_QUERIES):
+            first, end = np.searchsorted(rows, [row, row + RERANK_QUERIES])
+            part = q[row : row + RERANK_QUERIES]
+            best: _Best | None = None
+            for start in range(first, max(end, first + 1), RERANK_MEMBERS):
+                chunk = slice(start, min(start + RERANK_MEMBERS, end))
+                more = self._nearest(part, rows[chunk] - row, slots[chunk], k)
+                best = more if best is None else _first_k(*_joined(best, more), k)
+            assert best is not None
+            parts.append((best[0] + row, best[1], best[2]))
+        if len(parts) == 1:
+            return parts[0]
+        return _first_k(*_joined(*parts), k)
+
+    def _hits(self, queries: int, best: _Best, threshold: float | None) -> list[list[Hit]]:
+        """The settled k best of each query as hits, nearest first (within the threshold)."""
         rows, slots, distances = best
         if threshold is not None:
             within = distances <= threshold
             rows, slots, distances = rows[within], slots[within], distances[within]
         ids = self.gallery.ids_at(slots)
         hits = [Hit(i, d) for i, d in zip(ids, distances.tolist(), strict=True)]
-        if len(q) == 1:
+        if queries == 1:
             return [hits]
-        ends = np.cumsum(np.bincount(rows, minlength=len(q))).tolist()
+        ends = np.cumsum(np.bincount(rows, minlength=queries)).tolist()
         return [hits[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
     def _nearest(
@@ -619,7 +623,7 @@ class Searcher:
         rows: npt.NDArray[np.intp],
         slots: npt.NDArray[np.int64],
         k: int,
-    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    ) -> _Best:
         """`_first_k` of the kept templates by true float64 distance. Where many are kept
         (near-duplicate templates), they are first scored in float32, each within its rounding
         bound, and only those whose bound reaches the k-th best lower bound go on to float64."""
@@ -632,12 +636,22 @@ class Searcher:
         return _first_k(rows, slots, np.sqrt(np.square(diff).sum(axis=1)), k)
 
 
+# Templates settled for a search: query rows, gallery slots and their float64 distances.
+_Best = tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], npt.NDArray[np.float64]]
+
+
+def _joined(*parts: _Best) -> _Best:
+    """Settled templates of several parts, one after another."""
+    rows, slots, distances = zip(*parts, strict=True)
+    return np.concatenate(rows), np.concatenate(slots), np.concatenate(distances)
+
+
 def _first_k(
     rows: npt.NDArray[np.intp],
     slots: npt.NDArray[np.int64],
     distances: npt.NDArray[np.float64],
     k: int,
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+) -> _Best:
     """Each query row's k nearest (by distance, then slot), ordered by row, distance, slot."""
     order = np.lexsort((slots, distances, rows))
     rows, slots, distances = rows[order], slots[order], distances[order]
@@ -678,6 +692,81 @@ class _RunningReach:
         lower = top_members.reshape(len(self.best), -1) - self.margin[run][:, None]
         merged = np.concatenate([self.best, lower], axis=1)
         self.best = np.sort(merged, axis=1)[:, : -self.k - 1 : -1]  # the k largest, descending
+
+
+class _Kept:
+    """The members of the groups a scan's runs selected, held as the runs finish.
+
+    Normally a few dozen a query are kept in the end. A gallery of near-duplicates keeps every
+    copy (each within the bound of the others), 10M for one query of 10M identical templates;
+    so once the runs' selections hold more than KEPT_MEMBERS members, those whose upper bound
+    reaches the reach so far are settled on the spot (re-ranked in float64, only each query's
+    k best carried on). The reach only grows, so a member left out then could never have
+    reached the final T. A scan then holds about KEPT_MEMBERS members whatever the gallery.
+    """
+
+    def __init__(
+        self,
+        searcher: Searcher,
+        q: npt.NDArray[np.float32],
+        k: int,
+        firsts: npt.NDArray[np.int64],
+        bounds: npt.NDArray[np.float64],
+    ) -> None:
+        self.searcher = searcher
+        self.q = q
+        self.k = k
+        self.firsts = firsts  # (runs,) each run's first slot
+        self.bounds = bounds  # (runs, B) each run's error bound per query
+        # Finished runs' selections: (run, pairs (2, M), members' scores (M, group)).
+        self.held: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.float32]]] = []
+        self.size = 0
+        self.settled: _Best | None = None
+
+    def add(
+        self,
+        run: int,
+        pairs: npt.NDArray[np.int64],
+        selected: npt.NDArray[np.float32],
+        reach: _RunningReach,
+    ) -> None:
+        """Holds a finished run's selection: ``pairs`` (2, M), the (query row, group number)
+        of each selected group, ``selected`` (M, group) its members' scores."""
+        self.held.append((run, pairs, selected))
+        self.size += selected.size
+        if self.size > KEPT_MEMBERS:
+            rows, slots = self.remaining(reach)
+            self.settled = self.searcher._settle(self.q, rows, slots, self.k, self.settled)
+
+    def remaining(self, reach: _RunningReach) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:
+        """The members held whose upper bound reaches the reach now (approximate score at
+        least the reach less the run's bound), as (rows, slots), rows ascending; none is held
+        afterwards. Taken KEPT_MEMBERS at a time, for the temporaries' sake."""
+        if not self.held:
+            return np.empty(0, np.intp), np.empty(0, np.int64)
+        group = self.searcher.group
+        reached = reach.reached()
+        query, number = np.concatenate([pairs for _, pairs, _ in self.held], axis=1)
+        selected = np.concatenate([scores for _, _, scores in self.held])
+        counts = [pairs.shape[1] for _, pairs, _ in self.held]
+        runs_of = np.repeat([run for run, _, _ in self.held], counts)
+        self.held, self.size = [], 0
+        step = max(1, KEPT_MEMBERS // group)
+        rows, slots = [], []
+        for start in range(0, max(len(query), 1), step):
+            part = slice(start, start + step)
+            cut = (reached[query[part]] - self.bounds[runs_of[part], query[part]])[:, None]
+            within, offsets = np.nonzero(selected[part] >= cut)
+            within += start
+            rows.append(query[within])
+            slots.append(self.firsts[runs_of[within]] + number[within] * group + offsets)
+        kept_rows, kept_slots = np.concatenate(rows), np.concatenate(slots)
+        if len(self.q) > 1:
+            order = np.argsort(kept_rows, kind="stable")
+            kept_rows, kept_slots = kept_rows[order], kept_slots[order]
+        # Not the last block's padding (kept, at -inf, when fewer than k templates exist).
+        real = kept_slots < len(self.searcher.gallery)
+        return kept_rows[real].astype(np.intp, copy=False), kept_slots[real]
 
 
 def _blocks_key(run: _Run) -> tuple[tuple[int, int, int], ...]:
