@@ -24,6 +24,11 @@ SUITES: dict[str, tuple[str, list[str], list[str]]] = {
     "embedding": ("bench_embedding.py", [], ["--rounds", "2"]),
     "verify_e2e": ("bench_verify_e2e.py", [], ["--quick"]),
     "matcher": ("bench_matcher.py", [], ["--sizes", "100000", "--accuracy-queries", "256"]),
+    "matcher_copies": (
+        "bench_matcher_copies.py",
+        ["--copies", "1000000"],
+        ["--copies", "20000", "--batch", "8"],
+    ),
     "documents": ("bench_documents.py", [], []),
     "apis": ("bench_apis.py", [], ["--sltd-rows", "100000", "--persons", "10000"]),
     "store": ("bench_store.py", [], ["--rows", "100000", "--repeats", "20"]),

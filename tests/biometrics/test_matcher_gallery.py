@@ -521,9 +521,25 @@ def test_a_process_dying_mid_write_leaves_the_gallery_as_it_was(
         assert [h.id for h in Searcher(gallery).search(_vectors(10)[4:5], k=1)[0]] == ["t4"]
 
 
-def test_an_upsert_is_one_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _fail_encoding(monkeypatch: pytest.MonkeyPatch, at: int) -> list[int]:
+    """Make the gallery's `at`-th encoding of codes from now raise MemoryError; returns the
+    list of the numbers of templates each encoding got. `monkeypatch.undo()` ends it."""
     import biometrics.matcher.gallery as module
 
+    real = module.encode_templates
+    calls: list[int] = []
+
+    def failing(stored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        calls.append(len(stored))
+        if len(calls) == at:
+            raise MemoryError("simulated")
+        return real(stored)
+
+    monkeypatch.setattr(module, "encode_templates", failing)
+    return calls
+
+
+def test_an_upsert_is_one_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with Gallery.create(tmp_path / "g", block=4, id_bytes=8) as gallery:
         gallery.add([f"t{i}" for i in range(10)], _vectors(10))
         before = _state(gallery)
@@ -535,19 +551,10 @@ def test_an_upsert_is_one_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             gallery.upsert(["t1", "n"], np.full((2, DIM), np.nan, np.float32))
         # An error while appending (the second encoding: the overwrite is the first) puts the
         # overwritten templates and the count back.
-        real = module.encode_templates
-        calls = []
-
-        def failing(stored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            calls.append(len(stored))
-            if len(calls) == 2:
-                raise MemoryError("simulated")
-            return real(stored)
-
-        monkeypatch.setattr(module, "encode_templates", failing)
+        calls = _fail_encoding(monkeypatch, at=2)
         with pytest.raises(MemoryError):
             gallery.upsert(["t1", "n1", "t4", "n2"], _vectors(4, seed=3))
-        monkeypatch.setattr(module, "encode_templates", real)
+        monkeypatch.undo()
         assert calls == [2, 2, 2]  # the overwrite, the failed append, the roll-back
         assert not (tmp_path / "g" / "undo.npz").exists()
         after = _state(gallery)
@@ -568,24 +575,13 @@ def test_an_upsert_is_one_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_an_error_mid_removal_rolls_the_gallery_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import biometrics.matcher.gallery as module
-
-    real = module.encode_templates
-    calls = []
-
-    def failing(stored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        calls.append(len(stored))
-        if len(calls) == 3:
-            raise MemoryError("simulated")
-        return real(stored)
-
     with Gallery.create(tmp_path / "g", block=4) as gallery:
         gallery.add([f"t{i}" for i in range(10)], _vectors(10))
         before = _state(gallery)
-        monkeypatch.setattr(module, "encode_templates", failing)
+        _fail_encoding(monkeypatch, at=3)
         with pytest.raises(MemoryError):
             gallery.remove(["t1", "t4", "t9"])
-        monkeypatch.setattr(module, "encode_templates", real)
+        monkeypatch.undo()
         assert not (tmp_path / "g" / "undo.npz").exists()
         after = _state(gallery)
         assert after[0] == before[0]
