@@ -49,8 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     twin = rng.normal(size=(1, 128)).astype(np.float32)
     twin /= np.linalg.norm(twin)
     queries = twin + rng.normal(scale=0.01, size=(args.batch, 128)).astype(np.float32)
-    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        gallery = Gallery.create(Path(tmp) / "copies")
+    with (
+        tempfile.TemporaryDirectory(dir=args.workdir) as tmp,
+        Gallery.create(Path(tmp) / "copies") as gallery,
+    ):
         step = 100_000
         for start in range(0, args.copies, step):
             count = min(step, args.copies - start)
@@ -62,7 +64,6 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             hits = searcher.search(queries, k=args.k)
             seconds = time.perf_counter() - started
-        gallery.close()
     expected = [f"t{i}" for i in range(args.k)]
     result = {
         "benchmark": "matcher search over identical templates",

@@ -502,7 +502,7 @@ class Gallery:
             index = self._id_index()
             present = np.array([tid in index for tid in ids], bool)
             slots = np.array([index[tid] for tid in ids if tid in index], np.int64)
-            new = [tid for tid, known in zip(ids, present.tolist(), strict=True) if not known]
+            new = [tid for tid in ids if tid not in index]
             if not len(slots):
                 self._append(new, values, index)
                 return

@@ -84,8 +84,9 @@ RERANK_QUERIES = 128
 # ~50, where the prefilter cost more than float64 on all of them.
 DIRECT_MEMBERS = 2
 DIRECT_FLOOR = 256
-# Members (of selected groups) a scan holds before it settles them (see _Kept): ~40 MB of
-# float32 scores with their groups' (query, group number) pairs.
+# Members (of selected groups) a scan holds before it settles them (see _Kept): ~20 MB of
+# float32 scores with their groups' (query, group number) pairs, plus the selection of the run
+# that went past it (a run's own is at most B x 65,536 members).
 KEPT_MEMBERS = 1 << 22
 # Kept templates re-ranked at a time (~64 MiB of float64 differences at d = 128): a gallery of
 # near-duplicates keeps every copy within the error bound, a million of them for one query of
@@ -593,12 +594,12 @@ class Searcher:
         for row in range(0, len(q), RERANK_QUERIES):
             first, end = np.searchsorted(rows, [row, row + RERANK_QUERIES])
             part = q[row : row + RERANK_QUERIES]
-            best: _Best | None = None
-            for start in range(first, max(end, first + 1), RERANK_MEMBERS):
+            chunk = slice(first, min(first + RERANK_MEMBERS, end))
+            best = self._nearest(part, rows[chunk] - row, slots[chunk], k)
+            for start in range(first + RERANK_MEMBERS, end, RERANK_MEMBERS):
                 chunk = slice(start, min(start + RERANK_MEMBERS, end))
                 more = self._nearest(part, rows[chunk] - row, slots[chunk], k)
-                best = more if best is None else _first_k(*_joined(best, more), k)
-            assert best is not None
+                best = _first_k(*_joined(best, more), k)
             parts.append((best[0] + row, best[1], best[2]))
         if len(parts) == 1:
             return parts[0]
