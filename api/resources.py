@@ -20,6 +20,7 @@ from api.metrics import Metrics
 from api.policy_file import PolicyFile
 from api.screening import ScreeningLists
 from api.settings import Settings
+from biometrics import runtime
 
 if TYPE_CHECKING:
     from api.auth import Principal
@@ -68,6 +69,7 @@ class Resources:
 
     @classmethod
     async def open(cls, settings: Settings, metrics: Metrics) -> Resources:
+        runtime.load(amx=settings.onnx_amx)  # before anything else loads ONNX Runtime
         processors = await asyncio.to_thread(Processors, settings)
         pool: InferencePool[Job, Capture] = InferencePool(
             _batch_fn(processors),

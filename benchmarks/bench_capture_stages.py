@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from benchmarks.bench_verify_e2e import FRAME_H, FRAME_W, gate_frame
 from benchmarks.machine import cpu_model
+from biometrics import runtime
 from biometrics.alignment import face_chip
 from biometrics.detection import FaceDetector
 from biometrics.embedding import OnnxEmbedder
@@ -88,7 +89,8 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import dlib
-        import onnxruntime
+
+        onnxruntime = runtime.onnxruntime()
         import PIL
 
     frames = gate_frames(args.faces / "people")

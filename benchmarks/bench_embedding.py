@@ -35,6 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 from benchmarks.machine import cpu_model
+from biometrics import runtime
 from biometrics.embedding import DlibEmbedder, OnnxEmbedder, export_model
 
 BATCHES = (1, 32)
@@ -115,7 +116,7 @@ def compare(chips: np.ndarray, rounds: int, threads: int | None, spin_us: int) -
 
 def tune(chips: np.ndarray, rounds: int) -> dict[str, Any]:
     """ONNX Runtime session variants, ms per face (median), batch 1 and 32."""
-    import onnxruntime as ort
+    ort = runtime.onnxruntime()
 
     model = str(export_model())
     cores = len(os.sched_getaffinity(0))
@@ -179,7 +180,8 @@ def machine() -> dict[str, Any]:
 def versions() -> dict[str, str]:
     import dlib
     import onnx
-    import onnxruntime
+
+    onnxruntime = runtime.onnxruntime()
 
     return {
         "dlib": dlib.__version__,

@@ -46,6 +46,7 @@ import numpy.typing as npt
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.machine import cpu_model
+from biometrics import runtime
 from biometrics.matcher import Gallery, GalleryDtype, Searcher
 from biometrics.matcher.codes import WIDE, CodesLayout, preferred_layout
 from biometrics.matcher.kernel import host_query_range
@@ -58,8 +59,8 @@ Array = npt.NDArray[Any]
 
 def versions() -> dict[str, str]:
     import faiss
-    import onnxruntime
 
+    onnxruntime = runtime.onnxruntime()
     return {
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -360,7 +361,13 @@ def main() -> None:
     parser.add_argument(
         "--codes-layout",
         choices=[layout.value for layout in CodesLayout],
-        help="the galleries' codes layout (default: this host's, rows where the CPU has AMX)",
+        help="the galleries' codes layout (default: this host's, rows where int8 runs on AMX)",
+    )
+    parser.add_argument(
+        "--amx",
+        action="store_true",
+        help="let ONNX Runtime run int8 products on AMX tiles (default: refused, see "
+        "biometrics.runtime); no effect on a CPU without AMX",
     )
     parser.add_argument(
         "--narrow-codes",
@@ -370,6 +377,7 @@ def main() -> None:
     parser.add_argument("--workdir", default="/tmp/egate-bench-matcher")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "matcher.json"))
     args = parser.parse_args()
+    runtime.load(amx=args.amx)  # before anything else loads ONNX Runtime
     layout = CodesLayout(args.codes_layout) if args.codes_layout else preferred_layout()
 
     out: dict[str, Any] = {
@@ -381,6 +389,8 @@ def main() -> None:
         "codes_layout": layout.value,
         # The query codes the searches took (the host's, kernel.host_query_range).
         "query_codes": "narrow" if args.narrow_codes or host_query_range() != WIDE else "wide",
+        # Whether ONNX Runtime's int8 products ran on AMX tiles (--amx, on a CPU with AMX).
+        "int8_amx": runtime.int8_uses_amx(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "results": [],
     }
@@ -394,7 +404,8 @@ def print_table(out: dict[str, Any]) -> None:
     layout = out.get("codes_layout", "columns")
     print(
         f"\n{out['machine']['cpu']}, {out['machine']['cores']} cores, threads={out['threads']}, "
-        f"codes layout {layout}, query codes {out.get('query_codes', 'wide')}"
+        f"codes layout {layout}, query codes {out.get('query_codes', 'wide')}, "
+        f"int8 on AMX {'yes' if out.get('int8_amx') else 'no'}"
     )
     print(
         "| N | dtype | B | ours q/s | numpy q/s | FAISS q/s | ours/FAISS | B=1 ms / floor ms "

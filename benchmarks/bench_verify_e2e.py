@@ -46,6 +46,7 @@ import numpy as np
 import numpy.typing as npt
 
 from benchmarks.machine import cpu_model
+from biometrics import runtime
 from biometrics.detection import FaceDetector
 from biometrics.embedding import OnnxEmbedder
 from biometrics.images import load_image
@@ -137,7 +138,8 @@ def main() -> None:
         warnings.simplefilter("ignore")  # pkg_resources deprecation inside face_recognition_models
         import dlib
         import face_recognition
-        import onnxruntime
+
+        onnxruntime = runtime.onnxruntime()
         import PIL
 
     with tempfile.TemporaryDirectory() as tmp:

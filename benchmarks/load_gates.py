@@ -55,6 +55,7 @@ from benchmarks.http1 import (  # noqa: E402
     multipart_body,
 )
 from benchmarks.machine import cpu_model  # noqa: E402
+from biometrics import runtime  # noqa: E402
 
 FACES = Path(os.environ.get("EGATE_TEST_FACES", REPO.parent / "shared" / "faces"))
 RESULTS = REPO / "benchmarks" / "results"
@@ -469,7 +470,8 @@ def other_load() -> list[str]:
 
 def machine() -> dict[str, Any]:
     import fastapi
-    import onnxruntime
+
+    onnxruntime = runtime.onnxruntime()
     import uvicorn
 
     return {

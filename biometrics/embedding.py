@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from biometrics import BiometricsError
+from biometrics import BiometricsError, runtime
 
 CHIP_SIZE = 150  # pixels, square
 EMBEDDING_DIM = 128
@@ -149,7 +149,7 @@ def export_model(dest: Path | None = None, *, weights: Path | None = None) -> Pa
 
 
 def _session_options(threads: int | None, spin_us: int) -> Any:
-    import onnxruntime as ort
+    ort = runtime.onnxruntime()
 
     options = ort.SessionOptions()
     # ENABLE_ALL lets ORT re-lay the convolutions out in NCHWc blocks and fuse bias, Add
@@ -170,7 +170,7 @@ def _session_options(threads: int | None, spin_us: int) -> Any:
 
 
 def _open_session(path: Path, threads: int | None, spin_us: int, providers: list[str]) -> Any:
-    import onnxruntime as ort
+    ort = runtime.onnxruntime()
     from onnxruntime.capi.onnxruntime_pybind11_state import (
         Fail,
         InvalidArgument,
@@ -214,7 +214,7 @@ class OnnxEmbedder:
         cache_dir: Path | None = None,
         spin_us: int = 0,
     ) -> None:
-        import onnxruntime as ort
+        ort = runtime.onnxruntime()
 
         if spin_us < 0:
             raise ValueError(f"spin_us must be >= 0 microseconds, got {spin_us}")

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from biometrics import runtime
+
 # CI runs the examples a fixed seed gives (reproducible with CI=true locally); other runs
 # keep exploring new examples and store what they find in .hypothesis/.
 settings.register_profile("ci", derandomize=True, print_blob=True)
@@ -18,6 +20,12 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 _REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Loads ONNX Runtime as the service does (int8 products off AMX, see biometrics.runtime)
+    before any test module imports it directly, so the tests run the production kernels."""
+    runtime.onnxruntime()
 
 
 def faces_dir() -> Path | None:

@@ -29,13 +29,13 @@ pairs of products stay within int16 whatever the templates' codes (see `QueryRan
 from __future__ import annotations
 
 import enum
-import platform
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from biometrics import runtime
 
 CODE_MAX = 127
 # The query's codes are fed as uint8 with this offset (ONNX Runtime's int8 matrix products take
@@ -99,12 +99,14 @@ class CodesLayout(enum.Enum):
     ONNX Runtime's int8 product (MLAS) copies its right operand into its own packed format on
     every call and reads its left operand in place. COLUMNS keeps the codes as (dim, C) int8
     columns, the right operand of ``query @ codes``: on AVX-512 VNNI that packing streams the
-    codes, one query against 65,536 templates in ~0.3 ms on one core. Where the CPU has AMX,
-    MLAS packs into AMX tiles instead, ~5x slower (1.65 ms); ROWS keeps the codes as (C, dim)
-    rows, offset to uint8 (c + ZERO_POINT), the left operand of ``codes @ query``, so only
-    the query is packed: 0.49 ms with AMX, but 0.81 ms without it (one lane of the kernel's
-    16 columns used). Measured on one core of a 2-core Intel Xeon with AMX, with AMX and with
-    it refused to ONNX Runtime.
+    codes, one query against 65,536 templates in ~0.3 ms on one core. Where ONNX Runtime runs
+    its int8 products on AMX (only if allowed, see biometrics.runtime), MLAS packs into AMX
+    tiles instead, ~5x slower (1.65 ms); ROWS keeps the codes as (C, dim) rows, offset to
+    uint8 (c + ZERO_POINT), the left operand of ``codes @ query``, so only the query is
+    packed: 0.49 ms with AMX, but 0.81 ms without it (one lane of the kernel's 16 columns
+    used). Measured on one core of a 2-core Intel Xeon with AMX, with AMX and with it refused
+    to ONNX Runtime. With AMX, COLUMNS still wins batches (1M templates, B = 64: 517 against
+    456 queries/s), so ROWS only pays where one-query searches on AMX matter most.
     """
 
     COLUMNS = "columns"
@@ -112,23 +114,10 @@ class CodesLayout(enum.Enum):
 
 
 def preferred_layout() -> CodesLayout:
-    """The layout new galleries take on this host unless told otherwise: ROWS where the CPU
-    has AMX (Linux x86-64 names amx_int8 and amx_tile), else COLUMNS."""
-    return CodesLayout.ROWS if _has_amx() else CodesLayout.COLUMNS
-
-
-def _has_amx() -> bool:
-    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
-        return False
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            return {"amx_int8", "amx_tile"} <= flags
-    return False
+    """The layout new galleries take in this process unless told otherwise: ROWS where its
+    ONNX Runtime runs int8 products on AMX (`biometrics.runtime.int8_uses_amx`, which loads
+    ONNX Runtime if nothing has yet), else COLUMNS."""
+    return CodesLayout.ROWS if runtime.int8_uses_amx() else CodesLayout.COLUMNS
 
 
 def as_rows(codes: npt.NDArray[np.int8]) -> npt.NDArray[np.uint8]:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from biometrics import runtime
 from biometrics.matcher.codes import CODE_MAX, NARROW, WIDE, ZERO_POINT, QueryRange
 from biometrics.matcher.errors import InexactProduct
 from biometrics.matcher.graphs import int8_product_probe_graph
@@ -37,7 +38,7 @@ PROBE_QUERIES = 64
 def host_query_range() -> QueryRange:
     """WIDE where this process's ONNX Runtime multiplies the scan's int8 operands exactly,
     else NARROW (logged once). Raises InexactProduct if even NARROW operands come out wrong."""
-    import onnxruntime as ort
+    ort = runtime.onnxruntime()
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from biometrics import runtime
 from biometrics.embedding import Provider, ProviderUnavailable
 from biometrics.matcher.codes import (
     CODE_NORM,
@@ -152,7 +153,7 @@ class Searcher:
         device_id: int = 0,
         narrow_codes: bool = False,
     ) -> None:
-        import onnxruntime as ort
+        ort = runtime.onnxruntime()
 
         available = list(ort.get_available_providers())
         if provider.value not in available:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from biometrics import runtime
 from biometrics.embedding import EMBEDDING_DIM, Provider, ProviderUnavailable
 from biometrics.matcher.errors import DimensionMismatch
 from biometrics.matcher.graphs import verify_graph
@@ -38,7 +39,7 @@ class Verifier:
         dim: int = EMBEDDING_DIM,
         threads: int | None = None,
     ) -> None:
-        import onnxruntime as ort
+        ort = runtime.onnxruntime()
 
         available = list(ort.get_available_providers())
         if provider.value not in available:

@@ -1,4 +1,8 @@
 import base64
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +15,7 @@ from api.gallery import FaceGallery
 from api.settings import DEFAULT_SECRET, Environment, Settings
 from biometrics.matcher import Gallery
 from biometrics.matcher.codes import CodesLayout, preferred_layout
+from biometrics.runtime import cpu_has_amx
 
 STRONG_KEY = base64.b64encode(bytes(range(32))).decode()
 
@@ -100,3 +105,41 @@ def test_template_key_must_be_base64() -> None:
 def test_limits_must_be_positive() -> None:
     with pytest.raises(ValidationError, match="max_request_bytes"):
         Settings(max_request_bytes=0)
+
+
+# A worker started with EGATE_ONNX_AMX=true lets ONNX Runtime's int8 products use AMX (where
+# the CPU has it); the choice is the process's, so it starts in a new interpreter.
+SERVICE = """
+import json, sys
+from pathlib import Path
+from fastapi.testclient import TestClient
+from api.app import create_app
+from api.settings import Settings
+from biometrics import runtime
+
+root = Path(sys.argv[1])
+settings = Settings(
+    database_url=f"sqlite:///{root / 'egate.db'}",
+    policy_path=root / "policy.json",
+    gallery_path=root / "gallery",
+)
+with TestClient(create_app(settings)) as client:
+    assert client.get("/readyz").status_code == 200
+print(json.dumps([settings.onnx_amx, runtime.int8_uses_amx()]))
+"""
+
+
+@pytest.mark.parametrize("value", ["true", "false"])
+def test_the_amx_setting_reaches_onnx_runtime(tmp_path: Path, value: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SERVICE, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "EGATE_ONNX_AMX": value},
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    allowed = value == "true"
+    assert json.loads(done.stdout.splitlines()[-1]) == [allowed, allowed and cpu_has_amx()]

@@ -1,0 +1,154 @@
+"""ONNX Runtime, loaded once per process, with its int8 products kept off AMX unless asked.
+
+ONNX Runtime's math library (MLAS) picks its uint8 x int8 kernel as the library loads: on a
+CPU with AMX it asks Linux for the AMX tile state (``arch_prctl(ARCH_REQ_XCOMP_PERM)``, Linux
+5.16 and later) and, once granted, runs every int8 product on AMX tiles. The matcher's
+products have 1 to 1,024 query columns against 65,536-template runs, and there the AVX-512
+VNNI kernel is faster at every batch: a search of 1M fp16 templates on a 2-core Xeon with AMX
+(Emerald Rapids, onnxruntime 1.31.1) took 20.7 ms for one query with AMX (the ROWS layout,
+its best) and 9.7 ms without (COLUMNS), and ran 456 / 518 / 418 queries/s at B = 64 / 256 /
+1,024 with AMX against 663 / 762 / 795 without. Float32 work (the face embedding) never uses
+AMX, so nothing else changes.
+
+ONNX Runtime has no switch for this. Linux, though, refuses the permission with ENOSPC while
+any thread of the process has an alternate signal stack too small for a signal frame holding
+the AMX state (8 KiB of tile data on top of the rest). So the first load installs such a
+stack on the loading thread for the length of the import and then puts the thread's own back.
+Nothing else in the process can tell: the permission is only ever asked for by a library that
+wants AMX, and a fatal-signal handler (the only kind that runs on an alternate stack) that
+fired during the import would find a stack big enough for a frame without AMX state.
+
+Load it through `onnxruntime()` (or `load(amx=...)` first, to choose) rather than ``import
+onnxruntime``: the first import in the process decides, whoever makes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import importlib
+import logging
+import platform
+import sys
+import threading
+from collections.abc import Iterator
+from types import ModuleType
+
+log = logging.getLogger(__name__)
+
+_SYS_ARCH_PRCTL = 158  # x86-64 syscall number
+_ARCH_GET_XCOMP_PERM = 0x1022
+_XFEATURE_XTILEDATA = 18
+_SS_ONSTACK = 1
+# Bytes: holds a signal frame without AMX state (~3.7 KiB with AVX-512) but not one with it
+# (that adds 8 KiB of tile data), so Linux refuses AMX while it is a thread's alternate stack.
+AMX_REFUSING_STACK = 8192
+
+_lock = threading.Lock()
+_int8_on_amx: bool | None = None  # decided when onnxruntime loads
+
+
+class _SignalStack(ctypes.Structure):
+    _fields_ = [
+        ("ss_sp", ctypes.c_void_p),
+        ("ss_flags", ctypes.c_int),
+        ("ss_size", ctypes.c_size_t),
+    ]
+
+
+def onnxruntime() -> ModuleType:
+    """The ``onnxruntime`` module; the first call in a process loads it with AMX refused."""
+    if _int8_on_amx is None:
+        return load(amx=False)
+    return sys.modules["onnxruntime"]
+
+
+def load(*, amx: bool) -> ModuleType:
+    """The ``onnxruntime`` module, loaded (if this is the first load) with its int8 products
+    allowed on AMX tiles or not. A load that comes too late to choose, because onnxruntime or
+    another library already decided for this process, logs a warning and changes nothing;
+    `int8_uses_amx` tells what the process got."""
+    global _int8_on_amx
+    with _lock:
+        if _int8_on_amx is None:
+            _int8_on_amx = _import(amx)
+        elif amx != _int8_on_amx and cpu_has_amx():
+            log.warning(_TOO_LATE, "on" if amx else "off", "on" if _int8_on_amx else "off")
+        return sys.modules["onnxruntime"]
+
+
+def int8_uses_amx() -> bool:
+    """Whether this process's ONNX Runtime runs its int8 products on AMX tiles (loads it,
+    with AMX refused, if nothing has yet)."""
+    onnxruntime()
+    return bool(_int8_on_amx)
+
+
+_TOO_LATE = (
+    "onnxruntime's int8 products were asked to run with AMX %s, but this process loaded it "
+    "earlier with AMX %s; restart the process to change it"
+)
+
+
+def _import(amx: bool) -> bool:
+    """Imports onnxruntime; whether its int8 products got AMX."""
+    if "onnxruntime" not in sys.modules and not amx and cpu_has_amx():
+        if _amx_permitted():
+            log.warning("another library was granted AMX before onnxruntime loaded: it uses it")
+        with _amx_refused():
+            importlib.import_module("onnxruntime")
+    else:
+        importlib.import_module("onnxruntime")
+    got = _amx_permitted()
+    if got != amx and cpu_has_amx():
+        log.warning(_TOO_LATE, "on" if amx else "off", "on" if got else "off")
+    return got
+
+
+@contextlib.contextmanager
+def _amx_refused() -> Iterator[None]:
+    """This thread's alternate signal stack is one too small for AMX state, then its own."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    buffer = ctypes.create_string_buffer(AMX_REFUSING_STACK)
+    small = _SignalStack(ctypes.addressof(buffer), 0, AMX_REFUSING_STACK)
+    own = _SignalStack()
+    if libc.sigaltstack(ctypes.byref(small), ctypes.byref(own)) != 0:
+        raise OSError(ctypes.get_errno(), "sigaltstack refused the AMX-refusing stack")
+    try:
+        yield
+    finally:
+        own.ss_flags &= ~_SS_ONSTACK  # a report about the old stack, not a flag to set
+        if libc.sigaltstack(ctypes.byref(own), None) != 0:
+            raise OSError(ctypes.get_errno(), "sigaltstack did not take this thread's own back")
+
+
+def _amx_permitted() -> bool:
+    """Whether Linux lets this process use AMX tile data (False off Linux x86-64 or before
+    Linux 5.16, which had no such permission and no AMX)."""
+    if not _linux_x86_64():
+        return False
+    mask = ctypes.c_uint64(0)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(_SYS_ARCH_PRCTL, _ARCH_GET_XCOMP_PERM, ctypes.byref(mask)) != 0:
+        return False
+    return bool(mask.value >> _XFEATURE_XTILEDATA & 1)
+
+
+@functools.cache
+def cpu_has_amx() -> bool:
+    """Whether Linux names AMX among this x86-64 CPU's flags (amx_int8 and amx_tile)."""
+    if not _linux_x86_64():
+        return False
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return {"amx_int8", "amx_tile"} <= set(line.split(":", 1)[1].split())
+    except OSError:
+        return False
+    return False
+
+
+def _linux_x86_64() -> bool:
+    return platform.system() == "Linux" and platform.machine() in ("x86_64", "AMD64")
