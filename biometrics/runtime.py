@@ -29,6 +29,7 @@ import ctypes
 import functools
 import importlib
 import logging
+import os
 import platform
 import sys
 import threading
@@ -114,13 +115,20 @@ def _amx_refused() -> Iterator[None]:
     small = _SignalStack(ctypes.addressof(buffer), 0, AMX_REFUSING_STACK)
     own = _SignalStack()
     if libc.sigaltstack(ctypes.byref(small), ctypes.byref(own)) != 0:
-        raise OSError(ctypes.get_errno(), "sigaltstack refused the AMX-refusing stack")
+        # A sandbox may forbid it: then load as ONNX Runtime would on its own, only slower.
+        log.warning("sigaltstack failed (%s): onnxruntime may run int8 on AMX", _errno())
+        yield
+        return
     try:
         yield
     finally:
         own.ss_flags &= ~_SS_ONSTACK  # a report about the old stack, not a flag to set
         if libc.sigaltstack(ctypes.byref(own), None) != 0:
             raise OSError(ctypes.get_errno(), "sigaltstack did not take this thread's own back")
+
+
+def _errno() -> str:
+    return os.strerror(ctypes.get_errno())
 
 
 def _amx_permitted() -> bool:

@@ -129,6 +129,21 @@ def test_the_loading_thread_gets_its_own_signal_stack_back() -> None:
         assert done["request"] == [-1, 28]  # ENOSPC
 
 
+def test_a_sandbox_that_forbids_the_small_stack_still_gets_onnx_runtime() -> None:
+    # A stack under MINSIGSTKSZ makes sigaltstack fail (ENOMEM), as a sandbox might.
+    done = python(
+        "import json\n"
+        "from biometrics import runtime\n"
+        "runtime.AMX_REFUSING_STACK = 1024\n"
+        "ort = runtime.onnxruntime()\n"
+        "print(json.dumps({'version': ort.__version__, 'uses': runtime.int8_uses_amx()}))"
+    )
+    assert done["version"]
+    assert done["uses"] is AMX_CPU
+    if AMX_CPU:
+        assert "sigaltstack failed (Cannot allocate memory)" in str(done["log"])
+
+
 def test_this_process_searches_without_amx() -> None:
     # The test session loads onnxruntime through the loader (tests/conftest.py), as the
     # service does, so every search test runs the production kernel.
