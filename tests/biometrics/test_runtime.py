@@ -8,6 +8,7 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ def kernel_permits_amx():
 """
 
 
-def python(code: str, *args: str) -> dict[str, object]:
+def python(code: str, *args: str) -> dict[str, Any]:
     """Runs `code` in a new interpreter; the JSON object it prints last, with the log."""
     done = subprocess.run(
         [sys.executable, "-c", KERNEL_PERMITS_AMX + code, *args],
@@ -42,7 +43,7 @@ def python(code: str, *args: str) -> dict[str, object]:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
     result["log"] = done.stderr
     return result
 
@@ -55,29 +56,25 @@ def test_a_plain_import_hands_the_int8_products_to_amx() -> None:
 
 
 @needs_amx
-def test_the_loader_keeps_the_int8_products_off_amx() -> None:
+@pytest.mark.parametrize(
+    ("first_load", "expected"),
+    [
+        # The default: int8 products on VNNI, galleries in columns.
+        ("runtime.onnxruntime()", [False, False, "columns"]),
+        # Allowed: on AMX tiles, where rows pay for one-query searches.
+        ("runtime.load(amx=True)", [True, True, "rows"]),
+    ],
+)
+def test_the_first_load_decides_amx_and_the_layout(first_load: str, expected: list[object]) -> None:
     done = python(
         "import json\n"
         "from biometrics import runtime\n"
         "from biometrics.matcher.codes import preferred_layout\n"
-        "runtime.onnxruntime()\n"
-        "print(json.dumps({'uses': runtime.int8_uses_amx(), 'kernel': kernel_permits_amx(),"
-        " 'layout': preferred_layout().value}))"
+        f"{first_load}\n"
+        "print(json.dumps({'got': [runtime.int8_uses_amx(), kernel_permits_amx(),"
+        " preferred_layout().value]}))"
     )
-    assert (done["uses"], done["kernel"], done["layout"]) == (False, False, "columns")
-
-
-@needs_amx
-def test_amx_allowed_runs_on_amx_with_rows() -> None:
-    done = python(
-        "import json\n"
-        "from biometrics import runtime\n"
-        "from biometrics.matcher.codes import preferred_layout\n"
-        "runtime.load(amx=True)\n"
-        "print(json.dumps({'uses': runtime.int8_uses_amx(), 'kernel': kernel_permits_amx(),"
-        " 'layout': preferred_layout().value}))"
-    )
-    assert (done["uses"], done["kernel"], done["layout"]) == (True, True, "rows")
+    assert done["got"] == expected
 
 
 @needs_amx
