@@ -7,8 +7,9 @@ products have 1 to 1,024 query columns against 65,536-template runs, and there t
 VNNI kernel is faster at every batch: a search of 1M fp16 templates on a 2-core Xeon with AMX
 (Emerald Rapids, onnxruntime 1.31.1) took 20.7 ms for one query with AMX (the ROWS layout,
 its best) and 9.7 ms without (COLUMNS), and ran 456 / 518 / 418 queries/s at B = 64 / 256 /
-1,024 with AMX against 663 / 762 / 795 without. Float32 work (the face embedding) never uses
-AMX, so nothing else changes.
+1,024 with AMX against 663 / 762 / 795 without. The face embedding is float32 work, which
+MLAS does not run on AMX: on the same host it took 2.76 / 2.40 and 2.48 / 1.94 ms a face at
+batch 1 / 32 with AMX, 2.50 / 1.96 and 3.03 / 2.45 ms without (two processes each; noise).
 
 ONNX Runtime has no switch for this. Linux, though, refuses the permission with ENOSPC while
 any thread of the process has an alternate signal stack too small for a signal frame holding
