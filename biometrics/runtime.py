@@ -15,9 +15,9 @@ ONNX Runtime has no switch for this. Linux, though, refuses the permission with 
 any thread of the process has an alternate signal stack too small for a signal frame holding
 the AMX state (8 KiB of tile data on top of the rest). So the first load installs such a
 stack on the loading thread for the length of the import and then puts the thread's own back.
-Nothing else in the process can tell: the permission is only ever asked for by a library that
-wants AMX, and a fatal-signal handler (the only kind that runs on an alternate stack) that
-fired during the import would find a stack big enough for a frame without AMX state.
+Only that import sees it: a library that asks for AMX later in the process still gets it (ONNX
+Runtime does not ask again), and a fatal-signal handler (the only kind that runs on an
+alternate stack) that fired during the import would find room for a frame without AMX state.
 
 Load it through `onnxruntime()` (or `load(amx=...)` first, to choose) rather than ``import
 onnxruntime``: the first import in the process decides, whoever makes it.
@@ -88,8 +88,8 @@ def int8_uses_amx() -> bool:
 
 
 _TOO_LATE = (
-    "onnxruntime's int8 products were asked to run with AMX %s, but this process loaded it "
-    "earlier with AMX %s; restart the process to change it"
+    "onnxruntime's int8 products were asked to run with AMX %s but run with it %s, as decided "
+    "when onnxruntime first loaded in this process; restart the process to change it"
 )
 
 
