@@ -75,8 +75,8 @@ def load(*, amx: bool) -> ModuleType:
     with _lock:
         if _int8_on_amx is None:
             _int8_on_amx = _import(amx)
-        elif amx != _int8_on_amx and cpu_has_amx():
-            log.warning(_TOO_LATE, "on" if amx else "off", "on" if _int8_on_amx else "off")
+        elif amx != _int8_on_amx:
+            _warn_if_amx_differs(amx, _int8_on_amx)
         return sys.modules["onnxruntime"]
 
 
@@ -85,12 +85,6 @@ def int8_uses_amx() -> bool:
     with AMX refused, if nothing has yet)."""
     onnxruntime()
     return bool(_int8_on_amx)
-
-
-_TOO_LATE = (
-    "onnxruntime's int8 products were asked to run with AMX %s but run with it %s, as decided "
-    "when onnxruntime first loaded in this process; restart the process to change it"
-)
 
 
 def _import(amx: bool) -> bool:
@@ -103,15 +97,24 @@ def _import(amx: bool) -> bool:
     else:
         importlib.import_module("onnxruntime")
     got = _amx_permitted()
-    if got != amx and cpu_has_amx():
-        log.warning(_TOO_LATE, "on" if amx else "off", "on" if got else "off")
+    _warn_if_amx_differs(amx, got)
     return got
+
+
+def _warn_if_amx_differs(asked: bool, got: bool) -> None:
+    if asked != got and cpu_has_amx():
+        log.warning(
+            "onnxruntime's int8 products were asked to run with AMX %s but run with it %s, as "
+            "decided when onnxruntime first loaded in this process; restart it to change that",
+            "on" if asked else "off",
+            "on" if got else "off",
+        )
 
 
 @contextlib.contextmanager
 def _amx_refused() -> Iterator[None]:
     """This thread's alternate signal stack is one too small for AMX state, then its own."""
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc()
     buffer = ctypes.create_string_buffer(AMX_REFUSING_STACK)
     small = _SignalStack(ctypes.addressof(buffer), 0, AMX_REFUSING_STACK)
     own = _SignalStack()
@@ -128,6 +131,11 @@ def _amx_refused() -> Iterator[None]:
             raise OSError(ctypes.get_errno(), "sigaltstack did not take this thread's own back")
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def _errno() -> str:
     return os.strerror(ctypes.get_errno())
 
@@ -138,8 +146,7 @@ def _amx_permitted() -> bool:
     if not _linux_x86_64():
         return False
     mask = ctypes.c_uint64(0)
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.syscall(_SYS_ARCH_PRCTL, _ARCH_GET_XCOMP_PERM, ctypes.byref(mask)) != 0:
+    if _libc().syscall(_SYS_ARCH_PRCTL, _ARCH_GET_XCOMP_PERM, ctypes.byref(mask)) != 0:
         return False
     return bool(mask.value >> _XFEATURE_XTILEDATA & 1)
 
