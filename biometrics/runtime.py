@@ -36,6 +36,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,18 @@ def load(*, amx: bool) -> ModuleType:
         elif amx != _int8_on_amx:
             _warn_if_amx_differs(amx, _int8_on_amx)
         return sys.modules["onnxruntime"]
+
+
+def single_threaded_session(model: Any) -> Any:
+    """An InferenceSession of an ONNX `model` (a ModelProto) on the CPU, one thread for its
+    ops: for the small graphs a caller runs on its own thread (run() is thread-safe)."""
+    ort = onnxruntime()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
 
 
 def int8_uses_amx() -> bool:

@@ -74,6 +74,18 @@ def verify_graph(dim: int) -> onnx.ModelProto:
     return _model(graph)
 
 
+def widening_graph() -> onnx.ModelProto:
+    """``halves`` (n,) float16 -> ``widened`` (n,) float32, each value exactly."""
+    nodes = [helper.make_node("Cast", ["halves"], ["widened"], to=TensorProto.FLOAT)]
+    graph = helper.make_graph(
+        nodes,
+        "egate_widen",
+        [helper.make_tensor_value_info("halves", TensorProto.FLOAT16, ["n"])],
+        [helper.make_tensor_value_info("widened", TensorProto.FLOAT, ["n"])],
+    )
+    return _model(graph)
+
+
 def search_graph(dim: int, *, float16: bool, blocks: int = 1, group: int = 1) -> onnx.ModelProto:
     """`blocks` gallery blocks against a batch of queries: the best `group`s of templates.
 

@@ -39,15 +39,7 @@ def host_query_range() -> QueryRange:
     """WIDE where this process's ONNX Runtime multiplies the scan's int8 operands exactly,
     else NARROW (logged once). Raises InexactProduct if even NARROW operands come out wrong."""
     ort = runtime.onnxruntime()
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(
-        int8_product_probe_graph(PROBE_DIM).SerializeToString(),
-        options,
-        providers=["CPUExecutionProvider"],
-    )
+    session = runtime.single_threaded_session(int8_product_probe_graph(PROBE_DIM))
     random = np.random.default_rng(0)
     for query_range in (WIDE, NARROW):
         feeds = [_extreme_feed(query_range, sign) for sign in (1, -1)]

@@ -631,9 +631,11 @@ class Searcher:
         bound, and only those whose bound reaches the k-th best lower bound go on to float64."""
         stored, halves = self.gallery.templates_at(slots)
         if len(slots) > max(DIRECT_MEMBERS * k * len(q), DIRECT_FLOOR):
-            lower, upper = _float32_bounds(q, rows, stored_as_float32(stored), halves)
+            # The float32 copy (exact) goes on to float64: numpy widens float16 a value at a time.
+            widened = stored_as_float32(stored)
+            lower, upper = _float32_bounds(q, rows, widened, halves)
             chosen = upper >= _kth_by_query(rows, lower, len(q), k)[rows]
-            rows, slots, stored = rows[chosen], slots[chosen], stored[chosen]
+            rows, slots, stored = rows[chosen], slots[chosen], widened[chosen]
         diff = stored.astype(np.float64) - q.astype(np.float64)[rows]
         return _first_k(rows, slots, np.sqrt(np.square(diff).sum(axis=1)), k)
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from biometrics import runtime
 from biometrics.matcher.errors import (
     DimensionMismatch,
     InvalidArgument,
     NonFiniteValue,
     ValueOutOfRange,
 )
+from biometrics.matcher.graphs import widening_graph
 
 Vectors = npt.NDArray[np.float32]
 
@@ -59,21 +62,21 @@ def _raise_first_bad(array: npt.NDArray[np.floating[Any]], what: str) -> None:
 
 
 def float16_to_float32(values: npt.NDArray[np.float16]) -> Vectors:
-    """Finite float16 values widened exactly to float32, with integer steps: ~4x faster than
-    numpy's float16 cast (4,000 x 128 values: 222 against 918 us on a Zen 4 core).
+    """float16 values widened exactly to float32, in any shape, by ONNX Runtime's Cast (MLAS
+    converts with F16C). numpy's float16 cast goes a value at a time: 3,457 x 128 values (the
+    float32 check of a 64-query search's kept templates) took 601 us with it, 568 us with
+    integer steps on the bits and 116 us with Cast, on one core of an Intel Xeon (model 167)."""
+    array = np.ascontiguousarray(values, np.float16)
+    if array.size == 0:
+        return np.empty(array.shape, np.float32)
+    widened: Vectors = _widening_session().run(None, {"halves": array.reshape(-1)})[0]
+    return widened.reshape(array.shape)
 
-    A float16's magnitude bits, moved up 13 places, are a float32 of the same mantissa and an
-    exponent 112 lower (subnormals included, as float32 subnormals); multiplying by 2^112 is
-    exact. Infinity and NaN, which a gallery never stores, would come out wrong.
-    """
-    bits = values.view(np.int16).astype(np.int32)  # sign-extended: the sign is bit 31
-    sign = bits & np.int32(-(2**31))
-    bits &= 0x7FFF
-    bits <<= 13
-    widened = bits.view(np.float32)
-    widened *= np.float32(2.0**112)
-    bits |= sign
-    return widened
+
+@functools.cache
+def _widening_session() -> Any:
+    """One Cast session a process (run() is thread-safe), on the calling thread."""
+    return runtime.single_threaded_session(widening_graph())
 
 
 def stored_as_float32(stored: npt.NDArray[Any]) -> Vectors:
