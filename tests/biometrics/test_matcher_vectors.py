@@ -77,3 +77,12 @@ def test_float16_widening_is_exact_for_every_finite_half() -> None:
     assert widened.dtype == np.float32
     assert widened.shape == finite.shape
     assert np.array_equal(widened.view(np.uint32), expected.view(np.uint32))
+
+
+@pytest.mark.parametrize("shape", [(0, DIM), (0,), (3, 2, 5), (7,)])
+def test_float16_widening_keeps_any_shape_empty_included(shape: tuple[int, ...]) -> None:
+    halves = np.random.default_rng(0).standard_normal(shape).astype(np.float16)
+    widened = float16_to_float32(halves)
+    assert widened.dtype == np.float32
+    assert widened.shape == shape
+    assert np.array_equal(widened, halves.astype(np.float32))
