@@ -11,12 +11,17 @@ import click
 import biometrics.cli
 import egate.cli
 import sim.cli
+from biometrics import runtime
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="egate")
 def main() -> None:
     """e-Gate: biometric border-control gates, border checks and a hall simulator."""
+    try:
+        runtime.amx_asked()  # a bad EGATE_ONNX_AMX stops every command before it starts
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 for _module in (biometrics.cli, egate.cli, sim.cli):

@@ -20,7 +20,8 @@ Runtime does not ask again), and a fatal-signal handler (the only kind that runs
 alternate stack) that fired during the import would find room for a frame without AMX state.
 
 Load it through `onnxruntime()` (or `load(amx=...)` first, to choose) rather than ``import
-onnxruntime``: the first import in the process decides, whoever makes it.
+onnxruntime``: the first import in the process decides, whoever makes it. EGATE_ONNX_AMX=true
+makes `onnxruntime()`'s first load allow AMX.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ _SS_ONSTACK = 1
 # (that adds 8 KiB of tile data), so Linux refuses AMX while it is a thread's alternate stack.
 AMX_REFUSING_STACK = 8192
 
+AMX_VARIABLE = "EGATE_ONNX_AMX"
+_TRUE = {"1", "true", "t", "yes", "y", "on"}
+_FALSE = {"", "0", "false", "f", "no", "n", "off"}
+
 _lock = threading.Lock()
 _int8_on_amx: bool | None = None  # decided when onnxruntime loads
 
@@ -61,10 +66,24 @@ class _SignalStack(ctypes.Structure):
 
 
 def onnxruntime() -> ModuleType:
-    """The ``onnxruntime`` module; the first call in a process loads it with AMX refused."""
+    """The ``onnxruntime`` module; the first call in a process loads it with AMX refused
+    unless EGATE_ONNX_AMX asks for it (see `amx_asked`)."""
     if _int8_on_amx is None:
-        return load(amx=False)
+        return load(amx=amx_asked())
     return sys.modules["onnxruntime"]
+
+
+def amx_asked() -> bool:
+    """Whether the environment asks for AMX: EGATE_ONNX_AMX true (1, yes, on, t, y) or false
+    (0, no, off, f, n; unset or empty: false), as the service's settings read it. It decides
+    for a process whose first load does not choose itself (the `egate` commands, scripts).
+    Raises ValueError, naming the variable and its value, for anything else."""
+    value = os.environ.get(AMX_VARIABLE, "")
+    if value.strip().lower() in _TRUE:
+        return True
+    if value.strip().lower() in _FALSE:
+        return False
+    raise ValueError(f"{AMX_VARIABLE} must be true or false (1/0, yes/no, on/off), not {value!r}")
 
 
 def load(*, amx: bool) -> ModuleType:

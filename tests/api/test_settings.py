@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from api.cli import main
 from api.gallery import FaceGallery
 from api.settings import DEFAULT_SECRET, Environment, Settings
 from biometrics.matcher import Gallery
@@ -143,3 +145,12 @@ def test_the_amx_setting_reaches_onnx_runtime(tmp_path: Path, value: str) -> Non
     assert done.returncode == 0, done.stderr[-3000:]
     allowed = value == "true"
     assert json.loads(done.stdout.splitlines()[-1]) == [allowed, allowed and cpu_has_amx()]
+
+
+def test_the_egate_command_stops_on_a_bad_amx_variable() -> None:
+    result = CliRunner().invoke(main, ["sim", "--help"], env={"EGATE_ONNX_AMX": "maybe"})
+    assert result.exit_code == 2
+    assert "EGATE_ONNX_AMX must be true or false" in result.output
+    assert "'maybe'" in result.output
+    fine = CliRunner().invoke(main, ["sim", "--help"], env={"EGATE_ONNX_AMX": "off"})
+    assert fine.exit_code == 0, fine.output

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from biometrics import runtime
 from biometrics.matcher.codes import CodesLayout, preferred_layout
@@ -32,13 +35,18 @@ def kernel_permits_amx():
 """
 
 
-def python(code: str, *args: str) -> dict[str, Any]:
-    """Runs `code` in a new interpreter; the JSON object it prints last, with the log."""
+def python(code: str, *args: str, amx_variable: str | None = None) -> dict[str, Any]:
+    """Runs `code` in a new interpreter (EGATE_ONNX_AMX set to `amx_variable`, or unset);
+    the JSON object it prints last, with the log."""
+    env = {k: v for k, v in os.environ.items() if k != runtime.AMX_VARIABLE}
+    if amx_variable is not None:
+        env[runtime.AMX_VARIABLE] = amx_variable
     done = subprocess.run(
         [sys.executable, "-c", KERNEL_PERMITS_AMX + code, *args],
         capture_output=True,
         text=True,
         cwd=REPO,
+        env=env,
         timeout=120,
         check=False,
     )
@@ -57,22 +65,29 @@ def test_a_plain_import_hands_the_int8_products_to_amx() -> None:
 
 @needs_amx
 @pytest.mark.parametrize(
-    ("first_load", "expected"),
+    ("first_load", "variable", "expected"),
     [
         # The default: int8 products on VNNI, galleries in columns.
-        ("runtime.onnxruntime()", [False, False, "columns"]),
+        ("runtime.onnxruntime()", None, [False, False, "columns"]),
+        ("runtime.onnxruntime()", "false", [False, False, "columns"]),
         # Allowed: on AMX tiles, where rows pay for one-query searches.
-        ("runtime.load(amx=True)", [True, True, "rows"]),
+        ("runtime.load(amx=True)", None, [True, True, "rows"]),
+        ("runtime.onnxruntime()", "true", [True, True, "rows"]),
+        # An explicit choice outranks the environment (the service applies its settings so).
+        ("runtime.load(amx=False)", "true", [False, False, "columns"]),
     ],
 )
-def test_the_first_load_decides_amx_and_the_layout(first_load: str, expected: list[object]) -> None:
+def test_the_first_load_decides_amx_and_the_layout(
+    first_load: str, variable: str | None, expected: list[object]
+) -> None:
     done = python(
         "import json\n"
         "from biometrics import runtime\n"
         "from biometrics.matcher.codes import preferred_layout\n"
         f"{first_load}\n"
         "print(json.dumps({'got': [runtime.int8_uses_amx(), kernel_permits_amx(),"
-        " preferred_layout().value]}))"
+        " preferred_layout().value]}))",
+        amx_variable=variable,
     )
     assert done["got"] == expected
 
@@ -180,3 +195,36 @@ print(json.dumps(out))
 def test_searches_on_amx_tiles_are_exact(tmp_path: Path) -> None:
     done = python(SEARCH_ON_AMX, str(tmp_path))
     assert (done["uses"], done["columns"], done["rows"]) == (True, True, True)
+
+
+SAYS_TRUE = ["1", "true", "True", "YES", "y", "on", " t "]
+SAYS_FALSE = ["", "0", "false", "FALSE", "no", "n", "off", "f"]
+
+
+@pytest.mark.parametrize(
+    ("value", "asked"), [*((v, True) for v in SAYS_TRUE), *((v, False) for v in SAYS_FALSE)]
+)
+def test_the_environment_asks_for_amx_in_the_settings_words(
+    value: str, asked: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(runtime.AMX_VARIABLE, value)
+    assert runtime.amx_asked() is asked
+
+
+def test_an_unset_variable_asks_for_no_amx(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(runtime.AMX_VARIABLE, raising=False)
+    assert runtime.amx_asked() is False
+
+
+@given(st.text(max_size=12))
+def test_any_other_value_is_refused_by_name(value: str) -> None:
+    known = value.strip().lower() in {v.strip().lower() for v in SAYS_TRUE + SAYS_FALSE}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(runtime.AMX_VARIABLE, value.replace("\0", ""))
+        value = os.environ[runtime.AMX_VARIABLE]
+        if known:
+            assert isinstance(runtime.amx_asked(), bool)
+            return
+        with pytest.raises(ValueError, match=runtime.AMX_VARIABLE) as refused:
+            runtime.amx_asked()
+        assert repr(value) in str(refused.value)
