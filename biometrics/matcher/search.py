@@ -34,6 +34,7 @@ import itertools
 import math
 import os
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
@@ -265,7 +266,7 @@ class Searcher:
         # the floor). The templates that may belong in the top k: the members, of the groups
         # each run selected, whose own upper bound reaches T.
         rows, slots = kept.remaining(reach)
-        best = self._settle(q, rows, slots, k, kept.settled)
+        best = self._settle(q, rows, slots, k, kept.settled, shared=True)
         return self._hits(len(q), best, threshold)
 
     def _kind(self, queries: int) -> str:
@@ -586,26 +587,71 @@ class Searcher:
         slots: npt.NDArray[np.int64],
         k: int,
         carried: _Best | None,
+        *,
+        shared: bool = False,
     ) -> _Best:
         """Per query: the kept templates (slots[i] kept for query rows[i], rows ascending) and
         those `carried` from earlier, and among them the k nearest by true float64 distance,
         ties to the lower slot (a stable sort of the distances). Taken RERANK_QUERIES queries
         and RERANK_MEMBERS templates at a time, each chunk's k best per query carried into the
-        next, so memory stays bounded however many are kept."""
-        parts = [] if carried is None else [carried]
-        for row in range(0, len(q), RERANK_QUERIES):
-            first, end = np.searchsorted(rows, [row, row + RERANK_QUERIES])
-            part = q[row : row + RERANK_QUERIES]
+        next, so memory stays bounded however many are kept.
+
+        `shared`: the worker threads, idle once the scan is over, take chunks of queries too
+        (at least one each); numpy and ONNX Runtime release the GIL in the large steps. Not
+        from inside the scan, whose workers are busy."""
+        size = RERANK_QUERIES
+        helpers = self._pool is not None and shared and len(q) > 1
+        if helpers:
+            size = min(size, -(-len(q) // self.threads))
+
+        def settled(row: int) -> _Best:
+            first, end = np.searchsorted(rows, [row, row + size])
+            part = q[row : row + size]
             chunk = slice(first, min(first + RERANK_MEMBERS, end))
             best = self._nearest(part, rows[chunk] - row, slots[chunk], k)
             for start in range(first + RERANK_MEMBERS, end, RERANK_MEMBERS):
                 chunk = slice(start, min(start + RERANK_MEMBERS, end))
                 more = self._nearest(part, rows[chunk] - row, slots[chunk], k)
                 best = _first_k(*_joined(best, more), k)
-            parts.append((best[0] + row, best[1], best[2]))
+            return best[0] + row, best[1], best[2]
+
+        starts = range(0, len(q), size)
+        if helpers:
+            parts = self._on_every_thread(settled, starts)
+        else:
+            parts = [settled(row) for row in starts]
+        if carried is not None:
+            parts.insert(0, carried)
         if len(parts) == 1:
             return parts[0]
         return _first_k(*_joined(*parts), k)
+
+    def _on_every_thread(self, task: Callable[[int], _Best], items: Sequence[int]) -> list[_Best]:
+        """task(item) for each item, in order, taken in turn by the calling thread and the
+        pool's (made by the scan)."""
+        assert self._pool is not None
+        results: list[_Best | None] = [None] * len(items)
+        pending = iter(range(len(items)))
+        lock = threading.Lock()
+
+        def work() -> None:
+            while True:
+                with lock:
+                    index = next(pending, None)
+                if index is None:
+                    return
+                results[index] = task(items[index])
+
+        helpers = min(self.threads, len(items)) - 1
+        futures = [self._pool.submit(work) for _ in range(helpers)]
+        try:
+            work()
+        finally:
+            for future in futures:
+                future.result()
+        done = [result for result in results if result is not None]
+        assert len(done) == len(items)
+        return done
 
     def _hits(self, queries: int, best: _Best, threshold: float | None) -> list[list[Hit]]:
         """The settled k best of each query as hits, nearest first (within the threshold)."""
