@@ -34,7 +34,7 @@ import itertools
 import math
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
@@ -468,25 +468,43 @@ class Searcher:
         """Runs the sessions on the calling thread and the pool's, runs taken in order. Each
         run's ``lowest`` input is set as it starts from the reach of the runs done so far;
         each finished run's outputs go to the reach and to `kept`."""
-        pending = iter(range(len(feeds)))
         lock = threading.Lock()
+
+        def claim(index: int) -> None:
+            feeds[index]["lowest"] = reach.lowest(index)
+
+        def step(index: int) -> None:
+            outputs = sessions[index].run(None, feeds[index])
+            with lock:
+                reach.add(index, outputs[2])
+                kept.add(index, outputs[3], outputs[4], reach)
+
+        self._on_threads(len(feeds), step, lock, claim)
+
+    def _on_threads(
+        self,
+        count: int,
+        step: Callable[[int], None],
+        lock: threading.Lock,
+        claim: Callable[[int], None] | None = None,
+    ) -> None:
+        """step(i) for i in range(count), taken in order by the calling thread and up to
+        `threads` - 1 of the pool's; claim(i), if given, runs under `lock` as i is taken."""
+        pending = iter(range(count))
 
         def work() -> None:
             while True:
                 with lock:
                     index = next(pending, None)
-                    if index is not None:
-                        feeds[index]["lowest"] = reach.lowest(index)
+                    if index is not None and claim is not None:
+                        claim(index)
                 if index is None:
                     return
-                outputs = sessions[index].run(None, feeds[index])
-                with lock:
-                    reach.add(index, outputs[2])
-                    kept.add(index, outputs[3], outputs[4], reach)
+                step(index)
 
         # The calling thread works too: waking a pool thread took 20-100 us on a 2-core VM,
         # and the caller would only have waited.
-        helpers = min(self.threads, len(feeds)) - 1
+        helpers = min(self.threads, count) - 1
         if helpers > 0 and self._pool is None:
             self._pool = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="egate-search")
         futures = [self._pool.submit(work) for _ in range(helpers)] if self._pool else []
@@ -600,8 +618,7 @@ class Searcher:
         (at least one each); numpy and ONNX Runtime release the GIL in the large steps. Not
         from inside the scan, whose workers are busy."""
         size = RERANK_QUERIES
-        helpers = self._pool is not None and shared and len(q) > 1
-        if helpers:
+        if shared:
             size = min(size, -(-len(q) // self.threads))
 
         def settled(row: int) -> _Best:
@@ -616,8 +633,15 @@ class Searcher:
             return best[0] + row, best[1], best[2]
 
         starts = range(0, len(q), size)
-        if helpers:
-            parts = self._on_every_thread(settled, starts)
+        parts: list[_Best] = []
+        if shared:
+            done: dict[int, _Best] = {}
+
+            def step(index: int) -> None:
+                done[index] = settled(starts[index])
+
+            self._on_threads(len(starts), step, threading.Lock())
+            parts = [done[index] for index in range(len(starts))]
         else:
             parts = [settled(row) for row in starts]
         if carried is not None:
@@ -625,33 +649,6 @@ class Searcher:
         if len(parts) == 1:
             return parts[0]
         return _first_k(*_joined(*parts), k)
-
-    def _on_every_thread(self, task: Callable[[int], _Best], items: Sequence[int]) -> list[_Best]:
-        """task(item) for each item, in order, taken in turn by the calling thread and the
-        pool's (made by the scan)."""
-        assert self._pool is not None
-        results: list[_Best | None] = [None] * len(items)
-        pending = iter(range(len(items)))
-        lock = threading.Lock()
-
-        def work() -> None:
-            while True:
-                with lock:
-                    index = next(pending, None)
-                if index is None:
-                    return
-                results[index] = task(items[index])
-
-        helpers = min(self.threads, len(items)) - 1
-        futures = [self._pool.submit(work) for _ in range(helpers)]
-        try:
-            work()
-        finally:
-            for future in futures:
-                future.result()
-        done = [result for result in results if result is not None]
-        assert len(done) == len(items)
-        return done
 
     def _hits(self, queries: int, best: _Best, threshold: float | None) -> list[list[Hit]]:
         """The settled k best of each query as hits, nearest first (within the threshold)."""
