@@ -79,9 +79,10 @@ def amx_asked() -> bool:
     for a process whose first load does not choose itself (the `egate` commands, scripts).
     Raises ValueError, naming the variable and its value, for anything else."""
     value = os.environ.get(AMX_VARIABLE, "")
-    if value.strip().lower() in _TRUE:
+    word = value.strip().lower()
+    if word in _TRUE:
         return True
-    if value.strip().lower() in _FALSE:
+    if word in _FALSE:
         return False
     raise ValueError(f"{AMX_VARIABLE} must be true or false (1/0, yes/no, on/off), not {value!r}")
 
@@ -113,8 +114,8 @@ def single_threaded_session(model: Any) -> Any:
 
 
 def int8_uses_amx() -> bool:
-    """Whether this process's ONNX Runtime runs its int8 products on AMX tiles (loads it,
-    with AMX refused, if nothing has yet)."""
+    """Whether this process's ONNX Runtime runs its int8 products on AMX tiles (loads it as
+    `onnxruntime()` does if nothing has yet)."""
     onnxruntime()
     return bool(_int8_on_amx)
 

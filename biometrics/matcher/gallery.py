@@ -376,8 +376,9 @@ class Gallery:
     ) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
         """(n, dim) stored templates, in the gallery's dtype, and (n,) float32 |g|^2/2 of the
         given slots (0 <= slot < len): what a search re-ranks. Left in the stored dtype: the
-        re-rank of a few dozen widens them straight to float64 (numpy's float16 cast beat
-        `float16_to_float32` on so few, with the caches cold after a scan)."""
+        re-rank of a few dozen widens them straight to float64 (on so few, with the caches
+        cold after a scan, numpy's float16 cast beat the integer steps `float16_to_float32`
+        took before it used ONNX Runtime's Cast)."""
         norms = np.take(self._norms.view(np.ndarray).reshape(-1), slots)
         return self._stored_at(slots), norms
 
