@@ -23,8 +23,9 @@ _REPO = Path(__file__).resolve().parent.parent
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Loads ONNX Runtime as the service does (int8 products off AMX, see biometrics.runtime)
-    before any test module imports it directly, so the tests run the production kernels."""
+    """Loads ONNX Runtime as the service does (int8 products off AMX unless EGATE_ONNX_AMX
+    asks, see biometrics.runtime) before any test module imports it directly, so the tests
+    run the production kernels."""
     runtime.onnxruntime()
 
 

@@ -633,7 +633,7 @@ class Searcher:
             return best[0] + row, best[1], best[2]
 
         starts = range(0, len(q), size)
-        parts: list[_Best] = []
+        parts: list[_Best]
         if shared:
             done: dict[int, _Best] = {}
 
