@@ -14,10 +14,29 @@ import sim.cli
 from biometrics import runtime
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Root(click.Group):
+    """The root group. It notes whether the command line only asks for a command's help,
+    which needs no settings: the subcommand's --help is read after the root's callback."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        options = rest[: rest.index("--")] if "--" in rest else rest
+        ctx.meta[_HELP_ONLY] = any(arg in ctx.help_option_names for arg in options)
+        return name, command, rest
+
+
+_HELP_ONLY = "egate.help_only"
+
+
+@click.group(cls=_Root, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="egate")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """e-Gate: biometric border-control gates, border checks and a hall simulator."""
+    if ctx.meta.get(_HELP_ONLY):
+        return
     try:
         runtime.amx_asked()  # a bad EGATE_ONNX_AMX stops every command before it starts
     except ValueError as exc:

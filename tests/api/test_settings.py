@@ -147,10 +147,32 @@ def test_the_amx_setting_reaches_onnx_runtime(tmp_path: Path, value: str) -> Non
     assert json.loads(done.stdout.splitlines()[-1]) == [allowed, allowed and cpu_has_amx()]
 
 
-def test_the_egate_command_stops_on_a_bad_amx_variable() -> None:
-    result = CliRunner().invoke(main, ["sim", "--help"], env={"EGATE_ONNX_AMX": "maybe"})
+def test_the_egate_command_stops_on_a_bad_amx_variable(tmp_path: Path) -> None:
+    # Before the command reads its scenario: with a good value it fails on the missing file.
+    command = ["sim", "run", str(tmp_path / "absent.yaml")]
+    result = CliRunner().invoke(main, command, env={"EGATE_ONNX_AMX": "maybe"})
     assert result.exit_code == 2
     assert "EGATE_ONNX_AMX must be true or false" in result.output
     assert "'maybe'" in result.output
-    fine = CliRunner().invoke(main, ["sim", "--help"], env={"EGATE_ONNX_AMX": "off"})
-    assert fine.exit_code == 0, fine.output
+    fine = CliRunner().invoke(main, command, env={"EGATE_ONNX_AMX": "off"})
+    assert fine.exit_code != 0
+    assert "EGATE_ONNX_AMX" not in fine.output
+    assert "absent.yaml" in fine.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["sim", "--help"], ["sim", "run", "-h"], ["verify", "--help"], ["--help"]],
+)
+def test_help_needs_no_valid_amx_variable(args: list[str]) -> None:
+    result = CliRunner().invoke(main, args, env={"EGATE_ONNX_AMX": "maybe"})
+    assert result.exit_code == 0, result.output
+    assert "Usage: " in result.output
+    assert "EGATE_ONNX_AMX" not in result.output
+
+
+def test_a_help_word_after_double_dash_is_not_a_help_request(tmp_path: Path) -> None:
+    command = ["sim", "run", str(tmp_path / "absent.yaml"), "--", "--help"]
+    result = CliRunner().invoke(main, command, env={"EGATE_ONNX_AMX": "maybe"})
+    assert result.exit_code == 2
+    assert "EGATE_ONNX_AMX must be true or false" in result.output
