@@ -14,7 +14,7 @@ from biometrics.matcher.graphs import search_graph
 
 @settings(max_examples=60, deadline=None)
 @given(
-    group=st.sampled_from([1, 2, 4, 16]),
+    group=st.sampled_from([1, 2, 4, 16, 32]),
     counts=st.lists(st.integers(1, 12), min_size=1, max_size=4),
     queries=st.integers(1, 5),
     data=st.data(),
