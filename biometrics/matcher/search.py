@@ -94,10 +94,13 @@ DIRECT_FLOOR = 256
 # float32 scores with their groups' (query, group number) pairs, plus the selection of the run
 # that went past it (a run's own is at most B x 65,536 members).
 KEPT_MEMBERS = 1 << 22
-# Kept templates re-ranked at a time (~64 MiB of float64 differences at d = 128): a gallery of
+# Kept templates re-ranked at a time (16 MiB of float64 differences at d = 128): a gallery of
 # near-duplicates keeps every copy within the error bound, a million of them for one query of
-# 10M identical templates; each chunk's exact k best are carried into the next.
-RERANK_MEMBERS = 65536
+# 10M identical templates; each chunk's exact k best are carried into the next. glibc maps
+# every block over 32 MiB afresh, so chunks of 65,536 (64 MiB differences) page-faulted
+# through each one: 64 queries against 200,000 copies took 14.4-15.7 s (7.1-7.3 s of it in the
+# kernel, 0.8M minor faults), and 7.2-9.3 s in chunks of 16,384 (0.5-1.5 s, 41k faults).
+RERANK_MEMBERS = 16384
 # Templates per ONNX run (in whole gallery blocks, at least one): TopK costs ~3 us a query row
 # whatever its length, so at B = 64 runs of 16,384 templates spent ~8% of the search in TopK;
 # 65,536 spend 2%.
