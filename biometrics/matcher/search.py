@@ -101,6 +101,11 @@ KEPT_MEMBERS = 1 << 22
 # through each one: 64 queries against 200,000 copies took 14.4-15.7 s (7.1-7.3 s of it in the
 # kernel, 0.8M minor faults), and 7.2-9.3 s in chunks of 16,384 (0.5-1.5 s, 41k faults).
 RERANK_MEMBERS = 16384
+# The same while the scan goes on (see _Kept.settle), where a worker settles beside the others:
+# there 16,384 page-faulted again, in the workers' own malloc arenas. 64 queries against 1M
+# copies took 39.0-40.3 s with 8,192 or 16,384 (18-19 s in the kernel, 3-4M minor faults) and
+# 24.7 s with 4,096 (7.6 s, 0.17M). Not for the final re-rank, where 4,096 cost 6% at B = 1,024.
+SCAN_RERANK_MEMBERS = 4096
 # Templates per ONNX run (in whole gallery blocks, at least one): TopK costs ~3 us a query row
 # whatever its length, so at B = 64 runs of 16,384 templates spent ~8% of the search in TopK;
 # 65,536 spend 2%.
@@ -484,7 +489,9 @@ class Searcher:
             outputs = sessions[index].run(None, feeds[index])
             with lock:
                 reach.add(index, outputs[2])
-                kept.add(index, outputs[3], outputs[4], reach)
+                taken = kept.add(index, outputs[3], outputs[4], reach)
+            if taken is not None:
+                kept.settle(taken)
 
         self._on_threads(len(feeds), step, lock, claim)
 
@@ -588,7 +595,9 @@ class Searcher:
             session.run_with_iobinding(binding)
             outputs = binding.copy_outputs_to_cpu()
             reach.add(index, outputs[2])
-            kept.add(index, outputs[3], outputs[4], reach)
+            taken = kept.add(index, outputs[3], outputs[4], reach)
+            if taken is not None:
+                kept.settle(taken)
 
     def _device_block(self, block: Block, device: tuple[str, int]) -> tuple[Any, Any]:
         cached = self._copies.get(block.index)
@@ -614,12 +623,13 @@ class Searcher:
         carried: _Best | None,
         *,
         shared: bool = False,
+        members: int | None = None,
     ) -> _Best:
         """Per query: the kept templates (slots[i] kept for query rows[i], rows ascending) and
         those `carried` from earlier, and among them the k nearest by true float64 distance,
         ties to the lower slot (a stable sort of the distances). Taken RERANK_QUERIES queries
-        and RERANK_MEMBERS templates at a time, each chunk's k best per query carried into the
-        next, so memory stays bounded however many are kept.
+        and `members` (default RERANK_MEMBERS) templates at a time, each chunk's k best per
+        query carried into the next, so memory stays bounded however many are kept.
 
         `shared`: the worker threads, idle once the scan is over, take chunks of queries too
         (at least one each); numpy and ONNX Runtime release the GIL in the large steps. Not
@@ -627,14 +637,15 @@ class Searcher:
         size = RERANK_QUERIES
         if shared:
             size = min(size, -(-len(q) // self.threads))
+        width = members or RERANK_MEMBERS
 
         def settled(row: int) -> _Best:
             first, end = np.searchsorted(rows, [row, row + size])
             part = q[row : row + size]
-            chunk = slice(first, min(first + RERANK_MEMBERS, end))
+            chunk = slice(first, min(first + width, end))
             best = self._nearest(part, rows[chunk] - row, slots[chunk], k)
-            for start in range(first + RERANK_MEMBERS, end, RERANK_MEMBERS):
-                chunk = slice(start, min(start + RERANK_MEMBERS, end))
+            for start in range(first + width, end, width):
+                chunk = slice(start, min(start + width, end))
                 more = self._nearest(part, rows[chunk] - row, slots[chunk], k)
                 best = _first_k(*_joined(best, more), k)
             return best[0] + row, best[1], best[2]
@@ -759,7 +770,8 @@ class _Kept:
     so once the runs' selections hold more than KEPT_MEMBERS members, those whose upper bound
     reaches the reach so far are settled on the spot (re-ranked in float64, only each query's
     k best carried on). The reach only grows, so a member left out then could never have
-    reached the final T. A scan then holds about KEPT_MEMBERS members whatever the gallery.
+    reached the final T. A scan then holds about KEPT_MEMBERS members whatever the gallery
+    (and each worker at most KEPT_MEMBERS more while it settles them).
     """
 
     def __init__(
@@ -779,6 +791,7 @@ class _Kept:
         self.held: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.float32]]] = []
         self.size = 0
         self.settled: _Best | None = None
+        self._merging = threading.Lock()
 
     def add(
         self,
@@ -786,14 +799,29 @@ class _Kept:
         pairs: npt.NDArray[np.int64],
         selected: npt.NDArray[np.float32],
         reach: _RunningReach,
-    ) -> None:
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]] | None:
         """Holds a finished run's selection: ``pairs`` (2, M), the (query row, group number)
-        of each selected group, ``selected`` (M, group) its members' scores."""
+        of each selected group, ``selected`` (M, group) its members' scores. Once more than
+        KEPT_MEMBERS are held, returns those that can still reach the top k (`remaining`), for
+        the caller to `settle` outside the scan's lock; else None."""
         self.held.append((run, pairs, selected))
         self.size += selected.size
         if self.size > KEPT_MEMBERS:
-            rows, slots = self.remaining(reach)
-            self.settled = self.searcher._settle(self.q, rows, slots, self.k, self.settled)
+            return self.remaining(reach)
+        return None
+
+    def settle(self, taken: tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]) -> None:
+        """Re-ranks members `add` handed out and merges their k best per query into
+        `settled`. Thread-safe, and meant to run outside the scan's lock: for a gallery of
+        copies it takes seconds, which under the lock left the other workers waiting (64
+        queries against 1M copies ran on one core)."""
+        rows, slots = taken
+        members = min(RERANK_MEMBERS, SCAN_RERANK_MEMBERS)
+        part = self.searcher._settle(self.q, rows, slots, self.k, None, members=members)
+        with self._merging:
+            if self.settled is not None:
+                part = _first_k(*_joined(self.settled, part), self.k)
+            self.settled = part
 
     def remaining(self, reach: _RunningReach) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:
         """The members held whose upper bound reaches the reach now (approximate score at

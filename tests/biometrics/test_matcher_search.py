@@ -307,8 +307,8 @@ def test_a_scan_of_copies_holds_a_bounded_number_of_members(tmp_path: Path, thre
     """Copies of one template, in runs of 4,096, and 8 queries near them: every copy is a
     member of every query's selection. Gathered after the scan (before _Kept), the members
     of 30,000 copies took ~23 MiB of numpy temporaries and of 90,000 copies ~49 MiB; settled
-    whenever more than 8,192 are held, both stay at the re-rank chunk's ~11 MiB, and the
-    result is still the float64 reference's."""
+    whenever more than 8,192 are held, both stay at the re-rank chunk's ~13 MiB for each
+    worker settling at once, and the result is still the float64 reference's."""
     rng = np.random.default_rng(22)
     twin = rng.normal(0, 0.12, DIM).astype(np.float32)
     queries = twin + rng.normal(0, 0.001, (8, DIM)).astype(np.float32)
@@ -341,7 +341,9 @@ def test_a_scan_of_copies_holds_a_bounded_number_of_members(tmp_path: Path, thre
             assert_same(hits, reference(values, queries, 10), gallery.ids)
             assert [h.id for h in hits[0]] == [f"g{i}" for i in range(300, 310)]
     assert peaks[1] < 1.2 * peaks[0], [p / 2**20 for p in peaks]
-    assert peaks[1] < 16 * 2**20, [p / 2**20 for p in peaks]
+    # Each worker settles what it handed out while the others scan: one chunk's temporaries
+    # a worker (12.7-12.8 MiB measured with one thread, 25.3-25.5 MiB with two).
+    assert peaks[1] < threads * 16 * 2**20, [p / 2**20 for p in peaks]
 
 
 def test_float16_gallery_ranks_its_stored_values_exactly(tmp_path: Path) -> None:
