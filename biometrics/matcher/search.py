@@ -104,7 +104,8 @@ RERANK_MEMBERS = 16384
 # The same while the scan goes on (see _Kept.settle), where a worker settles beside the others:
 # there 16,384 page-faulted again, in the workers' own malloc arenas. 64 queries against 1M
 # copies took 39.0-40.3 s with 8,192 or 16,384 (18-19 s in the kernel, 3-4M minor faults) and
-# 24.7 s with 4,096 (7.6 s, 0.17M). Not for the final re-rank, where 4,096 cost 6% at B = 1,024.
+# 24.7 s with 4,096 (7.6 s, 0.17M). Not for the final re-rank: there 4,096 took 1.065 of the
+# time of 16,384 at B = 1,024 over 100k templates (0.986 over 1M; in-process A/B).
 SCAN_RERANK_MEMBERS = 4096
 # Templates per ONNX run (in whole gallery blocks, at least one): TopK costs ~3 us a query row
 # whatever its length, so at B = 64 runs of 16,384 templates spent ~8% of the search in TopK;
