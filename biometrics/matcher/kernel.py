@@ -5,10 +5,11 @@ AVX-VNNI or AMX it accumulates byte products in int32, exact for any operands; w
 AVX-512 without VNNI it first adds each pair of products into int16 with saturation, and a
 full-range query overflows it. Rather than guess the kernel from CPU flags (a flag, an
 onnxruntime version or a virtual machine's CPU model could each change the choice), the first
-CPU searcher of a process runs the scan's own products on the widest operands each range feeds
-them, and on random ones, and compares them with numpy's (~35 ms, once). A searcher made
-with ``narrow_codes=True`` takes narrow codes without asking (to measure them on a host with
-VNNI); full-range codes are only ever taken where the probe finds them exact.
+CPU searcher of a process runs the scan's own products (with the zero points the scan gives
+them, and without) on the widest operands each range feeds them, and on random ones, and
+compares them with numpy's (~60 ms, once; ~33 ms before the zero points were checked). A
+searcher made with ``narrow_codes=True`` takes narrow codes without asking (to measure them on
+a host with VNNI); full-range codes are only ever taken where the probe finds them exact.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def _extreme_feed(query_range: QueryRange, sign: int) -> dict[str, npt.NDArray[A
         "rows": np.full((PROBE_TEMPLATES, PROBE_DIM), ZERO_POINT + CODE_MAX, np.uint8),
         "column": np.full((PROBE_DIM, 1), sign * query_range.code_max, np.int8),
         "columns": np.full((PROBE_DIM, PROBE_QUERIES), sign * query_range.code_max, np.int8),
+        "zero_point": np.array(query_range.zero_point, np.uint8),
     }
 
 
@@ -85,17 +87,25 @@ def _random_feed(
         "rows": random.integers(lowest, highest, (PROBE_TEMPLATES, PROBE_DIM), np.uint8),
         "column": random.integers(-most, most + 1, (PROBE_DIM, 1), np.int8),
         "columns": random.integers(-most, most + 1, (PROBE_DIM, PROBE_QUERIES), np.int8),
+        "zero_point": np.array(query_range.zero_point, np.uint8),
     }
 
 
 def _exact(session: Any, feed: dict[str, npt.NDArray[Any]]) -> bool:
-    single, batch, rows_single, rows_batch, batch_float = session.run(None, feed)
+    got = dict(zip((o.name for o in session.get_outputs()), session.run(None, feed), strict=True))
     wide = {name: array.astype(np.int64) for name, array in feed.items()}
     many = wide["many"] @ wide["codes"]
-    return (
-        np.array_equal(single, wide["one"] @ wide["codes"])
-        and np.array_equal(batch, many)
-        and np.array_equal(batch_float, many)
-        and np.array_equal(rows_single, wide["rows"] @ wide["column"])
-        and np.array_equal(rows_batch, wide["rows"] @ wide["columns"])
+    offset_rows = wide["rows"] - ZERO_POINT
+    expected = {
+        "single": wide["one"] @ wide["codes"],
+        "batch": many,
+        "batch_float": many,
+        "rows_single": wide["rows"] @ wide["column"],
+        "rows_batch": wide["rows"] @ wide["columns"],
+        "batch_offset": (wide["many"] - wide["zero_point"]) @ wide["codes"],
+        "rows_single_offset": offset_rows @ wide["column"],
+        "rows_batch_offset": offset_rows @ wide["columns"],
+    }
+    return got.keys() == expected.keys() and all(
+        np.array_equal(got[name], value) for name, value in expected.items()
     )
