@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from pydifact.parser import Parser
 
-from benchmarks.machine import cpu_model
+from benchmarks.machine import cpu_model, results_path
 from egate.app import AppRules, check_traveller
 from egate.documents import Sex
 from egate.manifest import (
@@ -216,7 +216,7 @@ def main() -> None:
         "note": "2-core machine shared with other helpers' work",
     }
     results["peak_rss_mib"] = rss_mib()
-    out = REPO / "benchmarks" / "results" / "apis.json"
+    out = results_path("apis.json")
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}; peak RSS {results['peak_rss_mib']:.0f} MiB")
 

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from benchmarks.bench_verify_e2e import FRAME_H, FRAME_W, gate_frame
-from benchmarks.machine import cpu_model
+from benchmarks.machine import cpu_model, results_path
 from biometrics import runtime
 from biometrics.alignment import face_chip
 from biometrics.detection import FaceDetector
@@ -183,7 +183,7 @@ def main() -> None:
             "median": round(statistics.median(drift), 4),
         },
     }
-    out = Path(__file__).resolve().parent / "results" / "capture_stages.json"
+    out = results_path("capture_stages.json")
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
 

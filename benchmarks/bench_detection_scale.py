@@ -23,6 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+
+from benchmarks.machine import results_path
 from biometrics.detection import Box, FaceDetector
 from biometrics.images import load_image
 from biometrics.quality import eye_distance_px
@@ -130,7 +133,7 @@ def main() -> None:
         },
         "faces_detail": faces,
     }
-    out = Path(__file__).resolve().parent / "results" / "detection_scale.json"
+    out = results_path("detection_scale.json")
     out.write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k != "faces_detail"}, indent=1))
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from chipbuilder import Scheme, build_chip, dg2, facial_record, make_csca, make_ds
 
-from benchmarks.machine import cpu_model
+from benchmarks.machine import cpu_model, results_path
 from egate.chip import ChipData, read_dg2, verify_chip
 from egate.csca import CscaStore
 from egate.mrz import format_mrz, parse_mrz
@@ -105,7 +105,7 @@ def main() -> None:
         "note": "2-core machine shared with other helpers' work",
     }
     results["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out = REPO / "benchmarks" / "results" / "documents.json"
+    out = results_path("documents.json")
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 

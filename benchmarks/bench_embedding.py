@@ -34,14 +34,14 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
-from benchmarks.machine import cpu_model
+from benchmarks.machine import cpu_model, results_path
 from biometrics import runtime
 from biometrics.embedding import DlibEmbedder, OnnxEmbedder, export_model
 
 BATCHES = (1, 32)
 TARGETS = {1: 30.0, 32: 45.0}  # required dlib/ONNX speed ratio
 CALLS = {"dlib": {1: 8, 32: 1}, "onnx": {1: 60, 32: 8}}  # timed calls per round
-RESULTS = Path(__file__).resolve().parent / "results" / "embedding.json"
+RESULTS = results_path("embedding.json")
 
 
 def real_chips(faces: Path) -> np.ndarray | None:

@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.machine import cpu_model  # noqa: E402
+from benchmarks.machine import cpu_model, results_path  # noqa: E402
 from biometrics.evaluation import (  # noqa: E402
     det_curve,
     equal_error_rate,
@@ -120,7 +120,7 @@ def main() -> None:
         "rows": rows,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    out = REPO / "benchmarks" / "results" / "evaluation.json"
+    out = results_path("evaluation.json")
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"peak RSS {result['peak_rss_mib']:.0f} MiB -> {out}")
 

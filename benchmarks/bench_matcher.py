@@ -45,7 +45,7 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.machine import cpu_model
+from benchmarks.machine import cpu_model, results_path
 from biometrics import runtime
 from biometrics.matcher import Gallery, GalleryDtype, Searcher
 from biometrics.matcher.codes import WIDE, CodesLayout, preferred_layout
@@ -388,7 +388,7 @@ def main() -> None:
         help="narrow query codes, those of a CPU without VNNI, even where the host takes wide",
     )
     parser.add_argument("--workdir", default="/tmp/egate-bench-matcher")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "matcher.json"))
+    parser.add_argument("--out", default=str(results_path("matcher.json")))
     args = parser.parse_args()
     runtime.load(amx=args.amx)  # before anything else loads ONNX Runtime
     layout = CodesLayout(args.codes_layout) if args.codes_layout else preferred_layout()

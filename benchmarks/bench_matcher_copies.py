@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.machine import cpu_model
+from benchmarks.machine import cpu_model, results_path
 from biometrics.matcher import Gallery, Searcher
 
 
@@ -38,9 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=64, help="queries searched at once")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--workdir", type=Path, default=None, help="where the gallery is made")
-    parser.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results" / "matcher_copies.json"
-    )
+    parser.add_argument("--out", type=Path, default=results_path("matcher_copies.json"))
     args = parser.parse_args(argv)
     if args.copies < args.k or args.batch < 1:
         parser.error("--copies must be at least --k, --batch at least 1")

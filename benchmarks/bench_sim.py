@@ -33,7 +33,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core: no threaded BLAS in n
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.machine import cpu_model  # noqa: E402
+from benchmarks.machine import cpu_model, results_path  # noqa: E402
 from sim.hall import simulate  # noqa: E402
 from sim.scenario import builtin_path, load_scenario  # noqa: E402
 
@@ -63,10 +63,9 @@ def write(name: str, data: dict[str, object]) -> None:
         return
     data["machine"] = machine()
     data["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out = REPO / "benchmarks" / "results" / f"sim_{name}.json"
-    out.parent.mkdir(exist_ok=True)
+    out = results_path(f"sim_{name}.json")
     out.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    print(f"-> {out.relative_to(REPO)}")
+    print(f"-> {out}")
 
 
 def ciw_mmc(customers: int, seed: int) -> tuple[float, float]:

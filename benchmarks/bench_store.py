@@ -42,7 +42,7 @@ import sqlalchemy
 from sqlalchemy import Table, text
 from sqlalchemy.engine import make_url
 
-from benchmarks.machine import cpu_model
+from benchmarks.machine import cpu_model, results_path
 from egate.gate import Decision, ReferralReason, State
 from egate.store import Store, StoredResponse, TransactionQuery, TransactionRecord
 from egate.store.models import Transaction
@@ -521,7 +521,7 @@ def main() -> None:
         "figures into an existing --out file",
     )
     ap.add_argument("--keep", action="store_true", help="keep the databases afterwards")
-    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "store.json")
+    ap.add_argument("--out", type=Path, default=results_path("store.json"))
     args = ap.parse_args()
     p = Params(
         args.rows,

@@ -45,7 +45,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from benchmarks.machine import cpu_model
+from benchmarks.machine import cpu_model, results_path
 from biometrics import runtime
 from biometrics.detection import FaceDetector
 from biometrics.embedding import OnnxEmbedder
@@ -243,7 +243,7 @@ def main() -> None:
     }
     result["ratio_p50"] = round(result["peer_ms"]["p50"] / result["ours_ms"]["p50"], 1)
     result["ratio_p99"] = round(result["peer_ms"]["p99"] / result["ours_ms"]["p99"], 1)
-    out = Path(__file__).resolve().parent / "results" / "verify_e2e.json"
+    out = results_path("verify_e2e.json")
     out.write_text(json.dumps(result, indent=1, default=str) + "\n")
     print(json.dumps(result, indent=1, default=str))
     print(

@@ -39,9 +39,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import load_gates
-from load_gates import ADMIN_TOKEN, IMPOSTOR, PAIRS, REPO, load_images, mrz_for
+from load_gates import ADMIN_TOKEN, IMPOSTOR, PAIRS, load_images, mrz_for
 
-RESULTS = REPO / "benchmarks" / "results" / "crash_test.json"
+from benchmarks.machine import results_path
+
+RESULTS = results_path("crash_test.json")
 
 
 @dataclass

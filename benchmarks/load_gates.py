@@ -54,11 +54,10 @@ from benchmarks.http1 import (  # noqa: E402
     json_body,
     multipart_body,
 )
-from benchmarks.machine import cpu_model  # noqa: E402
+from benchmarks.machine import cpu_model, results_path  # noqa: E402
 from biometrics import runtime  # noqa: E402
 
 FACES = Path(os.environ.get("EGATE_TEST_FACES", REPO.parent / "shared" / "faces"))
-RESULTS = REPO / "benchmarks" / "results"
 ADMIN_TOKEN = "load-admin-" + uuid.uuid4().hex
 PG_ADMIN_URL = os.environ.get("EGATE_LOAD_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -661,7 +660,7 @@ def main() -> None:
         "--think", type=float, default=0.0,
         help="seconds each gate waits before each write (0: back to back, measures capacity)",
     )  # fmt: skip
-    parser.add_argument("--output", type=Path, default=RESULTS / "load_gates.json")
+    parser.add_argument("--output", type=Path, default=results_path("load_gates.json"))
     args = parser.parse_args()
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"egate-load-{uuid.uuid4().hex[:6]}"
     workdir.mkdir(parents=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 
@@ -25,3 +26,16 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown"
+
+
+# A directory for the results files in place of benchmarks/results (run_all.py --quick sets it).
+RESULTS_ENV = "EGATE_BENCH_RESULTS"
+
+
+def results_path(name: str) -> Path:
+    """Where a benchmark writes its results file `name`: benchmarks/results, or the directory
+    named by EGATE_BENCH_RESULTS, which `run_all.py --quick` points at benchmarks/results/quick
+    so that a smoke run leaves the measured files alone. The directory is made if missing."""
+    folder = Path(os.environ.get(RESULTS_ENV) or Path(__file__).resolve().parent / "results")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name

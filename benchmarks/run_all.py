@@ -5,7 +5,8 @@ suite's memory and threads do not colour the next) and list the JSON they wrote.
     ./dev bench --quick         # small sizes, a few minutes: checks the scripts still run
     ./dev bench embedding sim   # some suites only
 
-Each suite writes benchmarks/results/<name>.json with the machine and library versions.
+Each suite writes benchmarks/results/<name>.json with the machine and library versions;
+with --quick, benchmarks/results/quick/<name>.json, leaving the measured files alone.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # run as a script from anywhere
+
+from benchmarks.machine import RESULTS_ENV  # noqa: E402
 
 # name -> (script, full-size arguments, quick arguments)
 SUITES: dict[str, tuple[str, list[str], list[str]]] = {
@@ -50,6 +54,13 @@ def main() -> int:
     # The repository root, and tests/egate for the chip builder the documents suite uses.
     path = os.pathsep.join([str(HERE.parent), str(HERE.parent / "tests" / "egate")])
     env = {**os.environ, "PYTHONPATH": path}
+    results = HERE / "results"
+    if os.environ.get(RESULTS_ENV):
+        results = Path(os.environ[RESULTS_ENV])
+    elif args.quick:
+        # A smoke run's small sizes would overwrite the measured files the README quotes.
+        results = results / "quick"
+        env[RESULTS_ENV] = str(results)
     failed = []
     for name in args.suites or list(SUITES):
         script, full, quick = SUITES[name]
@@ -59,7 +70,7 @@ def main() -> int:
         if subprocess.run(command, env=env, cwd=HERE.parent).returncode != 0:
             failed.append(name)
         print(f"== {name}: {time.monotonic() - start:.0f} s", flush=True)
-    print("results:", *sorted(p.name for p in (HERE / "results").glob("*.json")))
+    print(f"results in {results}:", *sorted(p.name for p in results.glob("*.json")))
     if failed:
         print("failed:", *failed, file=sys.stderr)
     return 1 if failed else 0

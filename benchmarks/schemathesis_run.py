@@ -23,9 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import load_gates
-from load_gates import ADMIN_TOKEN, REPO
+from load_gates import ADMIN_TOKEN
 
-RESULTS = REPO / "benchmarks" / "results" / "schemathesis.json"
+from benchmarks.machine import results_path
+
+RESULTS = results_path("schemathesis.json")
 
 
 def run_pass(url: str, header: str, args: argparse.Namespace, report: Path) -> dict[str, object]:
