@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 from pydifact.parser import Parser
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
 from benchmarks.machine import cpu_model, results_path
 from egate.app import AppRules, check_traveller
 from egate.documents import Sex

@@ -42,6 +42,8 @@ import sqlalchemy
 from sqlalchemy import Table, text
 from sqlalchemy.engine import make_url
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
 from benchmarks.machine import cpu_model, results_path
 from egate.gate import Decision, ReferralReason, State
 from egate.store import Store, StoredResponse, TransactionQuery, TransactionRecord
