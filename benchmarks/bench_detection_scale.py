@@ -8,11 +8,12 @@ for each longer-side size N we time detection and count recall.
     .venv/bin/python benchmarks/bench_detection_scale.py [FACES_DIR]
 
 Writes benchmarks/results/detection_scale.json. The face set is small (26 photos,
-37 faces): a smoke measurement, not an error-rate estimate.
+30 faces found at 2x): a smoke measurement, not an error-rate estimate.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import statistics
@@ -58,12 +59,19 @@ def timed(
 
 
 def main() -> None:
-    root = (
-        Path(sys.argv[1])
-        if len(sys.argv) > 1
-        else Path(__file__).resolve().parents[2] / "shared" / "faces"
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "faces",
+        nargs="?",
+        type=Path,
+        default=Path(__file__).resolve().parents[2] / "shared" / "faces",
+        help="folder of face photographs, searched recursively (default: ../shared/faces)",
     )
+    root = parser.parse_args().faces
     paths = sorted(p for p in root.glob("*/**/*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    if not paths:
+        # Without this, a mistyped folder wrote a results file of zero faces.
+        parser.error(f"no .jpg/.jpeg/.png photographs under {root}")
     detector = FaceDetector()
     faces = []  # (path, eye distance, {scale: found})
     sides: dict[int, dict[str, float]] = {
