@@ -238,18 +238,17 @@ def code_search_graph(
 
 
 def int8_product_probe_graph(dim: int) -> onnx.ModelProto:
-    """The int8 products of the code scan, to check them on the host (see codes.QueryRange).
+    """The int8 products of the code scan, as its graphs take them, to check them on the host
+    (see codes.QueryRange): ONNX Runtime's kernels may take another path with a zero point.
 
     Inputs: ``one`` (1, dim) and ``many`` (B, dim) uint8 queries with ``codes`` (dim, C) int8
-    (COLUMNS); ``rows`` (C, dim) uint8 codes with ``column`` (dim, 1) and ``columns`` (dim, B)
-    int8 queries (ROWS); ``zero_point``, the uint8 offset of the queries' codes. Outputs the
-    int32 products ``single`` (one @ codes), ``batch`` (many @ codes), ``rows_single``
-    (rows @ column) and ``rows_batch`` (rows @ columns), and ``batch_float``, many @ codes by
-    MatMulIntegerToFloat with unit scales (exact in float32 below 2^24). Then the products as
-    the scan takes them, with the zero points it gives ONNX Runtime (whose kernels may take
-    another path with one): ``batch_offset``, (many - zero_point) @ codes by
-    MatMulIntegerToFloat (the COLUMNS batch graph), and ``rows_single_offset`` and
-    ``rows_batch_offset``, (rows - ZERO_POINT) @ column and @ columns (the ROWS graphs).
+    (COLUMNS) and ``zero_point``, the uint8 offset of the queries' codes; ``rows`` (C, dim)
+    uint8 codes (c + ZERO_POINT) with ``column`` (dim, 1) and ``columns`` (dim, B) int8 queries
+    (ROWS). Outputs ``single``, one @ codes by MatMulInteger (int32; the one-query COLUMNS
+    graph), ``batch``, (many - zero_point) @ codes by MatMulIntegerToFloat with unit scales
+    (exact in float32 below 2^24; the batch COLUMNS graph), and ``rows_single`` and
+    ``rows_batch``, (rows - ZERO_POINT) @ column and @ columns by MatMulInteger (int32; the
+    ROWS graphs).
     """
 
     def value(name: str, kind: int, shape: list[str | int]) -> onnx.ValueInfoProto:
@@ -259,46 +258,29 @@ def int8_product_probe_graph(dim: int) -> onnx.ModelProto:
         value("one", TensorProto.UINT8, [1, dim]),
         value("many", TensorProto.UINT8, ["B", dim]),
         value("codes", TensorProto.INT8, [dim, "C"]),
+        value("zero_point", TensorProto.UINT8, []),
         value("rows", TensorProto.UINT8, ["C", dim]),
         value("column", TensorProto.INT8, [dim, 1]),
         value("columns", TensorProto.INT8, [dim, "B"]),
-        value("zero_point", TensorProto.UINT8, []),
     ]
     nodes = [
         _constant("unit", TensorProto.FLOAT, [], [1.0]),
         _constant("codes_zero_point", TensorProto.UINT8, [], [ZERO_POINT]),
         helper.make_node("MatMulInteger", ["one", "codes"], ["single"]),
-        helper.make_node("MatMulInteger", ["many", "codes"], ["batch"]),
-        helper.make_node("MatMulInteger", ["rows", "column"], ["rows_single"]),
-        helper.make_node("MatMulInteger", ["rows", "columns"], ["rows_batch"]),
-        helper.make_node(
-            "MatMulIntegerToFloat",
-            ["many", "codes", "unit", "unit"],
-            ["batch_float"],
-            domain=MICROSOFT,
-        ),
         helper.make_node(
             "MatMulIntegerToFloat",
             ["many", "codes", "unit", "unit", "zero_point"],
-            ["batch_offset"],
+            ["batch"],
             domain=MICROSOFT,
         ),
-        helper.make_node(
-            "MatMulInteger", ["rows", "column", "codes_zero_point"], ["rows_single_offset"]
-        ),
-        helper.make_node(
-            "MatMulInteger", ["rows", "columns", "codes_zero_point"], ["rows_batch_offset"]
-        ),
+        helper.make_node("MatMulInteger", ["rows", "column", "codes_zero_point"], ["rows_single"]),
+        helper.make_node("MatMulInteger", ["rows", "columns", "codes_zero_point"], ["rows_batch"]),
     ]
     outputs = [
         value("single", TensorProto.INT32, [1, "C"]),
-        value("batch", TensorProto.INT32, ["B", "C"]),
+        value("batch", TensorProto.FLOAT, ["B", "C"]),
         value("rows_single", TensorProto.INT32, ["C", 1]),
         value("rows_batch", TensorProto.INT32, ["C", "B"]),
-        value("batch_float", TensorProto.FLOAT, ["B", "C"]),
-        value("batch_offset", TensorProto.FLOAT, ["B", "C"]),
-        value("rows_single_offset", TensorProto.INT32, ["C", 1]),
-        value("rows_batch_offset", TensorProto.INT32, ["C", "B"]),
     ]
     return _model(helper.make_graph(nodes, "egate_int8_probe", inputs, outputs))
 

@@ -30,11 +30,12 @@ queries to the device and the (B, k) winners back.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
@@ -101,7 +102,7 @@ KEPT_MEMBERS = 1 << 22
 # through each one: 64 queries against 200,000 copies took 14.4-15.7 s (7.1-7.3 s of it in the
 # kernel, 0.8M minor faults), and 7.2-9.3 s in chunks of 16,384 (0.5-1.5 s, 41k faults).
 RERANK_MEMBERS = 16384
-# The same while the scan goes on (see _Kept.settle), where a worker settles beside the others:
+# The same while the scan goes on (see _Kept._settle), where a worker settles beside the others:
 # there 16,384 page-faulted again, in the workers' own malloc arenas. 64 queries against 1M
 # copies took 39.0-40.3 s with 8,192 or 16,384 (18-19 s in the kernel, 3-4M minor faults) and
 # 24.7 s with 4,096 (7.6 s, 0.17M). Not for the final re-rank: there 4,096 took 1.065 of the
@@ -487,12 +488,7 @@ class Searcher:
             feeds[index]["lowest"] = reach.lowest(index)
 
         def step(index: int) -> None:
-            outputs = sessions[index].run(None, feeds[index])
-            with lock:
-                reach.add(index, outputs[2])
-                taken = kept.add(index, outputs[3], outputs[4], reach)
-            if taken is not None:
-                kept.settle(taken)
+            kept.add(index, sessions[index].run(None, feeds[index]), reach, lock)
 
         self._on_threads(len(feeds), step, lock, claim)
 
@@ -594,11 +590,7 @@ class Searcher:
             for output in session.get_outputs():
                 binding.bind_output(output.name, "cpu")
             session.run_with_iobinding(binding)
-            outputs = binding.copy_outputs_to_cpu()
-            reach.add(index, outputs[2])
-            taken = kept.add(index, outputs[3], outputs[4], reach)
-            if taken is not None:
-                kept.settle(taken)
+            kept.add(index, binding.copy_outputs_to_cpu(), reach, contextlib.nullcontext())
 
     def _device_block(self, block: Block, device: tuple[str, int]) -> tuple[Any, Any]:
         cached = self._copies.get(block.index)
@@ -797,26 +789,29 @@ class _Kept:
     def add(
         self,
         run: int,
-        pairs: npt.NDArray[np.int64],
-        selected: npt.NDArray[np.float32],
+        outputs: Sequence[Any],
         reach: _RunningReach,
-    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]] | None:
-        """Holds a finished run's selection: ``pairs`` (2, M), the (query row, group number)
-        of each selected group, ``selected`` (M, group) its members' scores. Once more than
-        KEPT_MEMBERS are held, returns those that can still reach the top k (`remaining`), for
-        the caller to `settle` outside the scan's lock; else None."""
-        self.held.append((run, pairs, selected))
-        self.size += selected.size
-        if self.size > KEPT_MEMBERS:
-            return self.remaining(reach)
-        return None
+        lock: contextlib.AbstractContextManager[Any],
+    ) -> None:
+        """A finished run's outputs (see graphs._best_groups_model), under the scan's `lock`:
+        its k best groups' members go to the reach, and its selection is held: ``pairs``
+        (2, M), the (query row, group number) of each selected group, and ``selected``
+        (M, group), its members' scores. Once more than KEPT_MEMBERS are held, those that can
+        still reach the top k (`remaining`) are settled after the lock is released."""
+        _, _, top_members, pairs, selected = outputs
+        with lock:
+            reach.add(run, top_members)
+            self.held.append((run, pairs, selected))
+            self.size += selected.size
+            taken = self.remaining(reach) if self.size > KEPT_MEMBERS else None
+        if taken is not None:
+            self._settle(*taken)
 
-    def settle(self, taken: tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]) -> None:
-        """Re-ranks members `add` handed out and merges their k best per query into
-        `settled`. Thread-safe, and meant to run outside the scan's lock: for a gallery of
-        copies it takes seconds, which under the lock left the other workers waiting (64
-        queries against 1M copies ran on one core)."""
-        rows, slots = taken
+    def _settle(self, rows: npt.NDArray[np.intp], slots: npt.NDArray[np.int64]) -> None:
+        """Re-ranks members `add` took and merges their k best per query into `settled`.
+        Thread-safe, and run outside the scan's lock: for a gallery of copies it takes
+        seconds, which under the lock left the other workers waiting (64 queries against 1M
+        copies ran on one core)."""
         members = min(RERANK_MEMBERS, SCAN_RERANK_MEMBERS)
         part = self.searcher._settle(self.q, rows, slots, self.k, None, members=members)
         with self._merging:
