@@ -3,6 +3,9 @@ float16), watchlist thresholds, following gallery changes, provider selection an
 
 from __future__ import annotations
 
+import gc
+import threading
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from biometrics.matcher import (
     ProviderUnavailable,
     Searcher,
 )
+from biometrics.matcher.search import _Crew
 
 DIM = 128
 
@@ -517,3 +521,44 @@ def test_float32_rounding_of_bounds_is_outward(value: float) -> None:
         # Within two float32 steps of the value.
         assert float(np.nextafter(np.nextafter(up, -np.inf), -np.inf)[0]) <= value
         assert float(np.nextafter(np.nextafter(down, np.inf), np.inf)[0]) >= value
+
+
+def test_worker_threads_stop_on_close_and_when_a_searcher_is_dropped(tmp_path: Path) -> None:
+    rng = np.random.default_rng(21)
+    values = rng.normal(0, 0.12, (3000, DIM)).astype(np.float32)
+    queries = rng.normal(0, 0.12, (5, DIM)).astype(np.float32)
+    expected = reference(values, queries, 3)
+    with _gallery(tmp_path / "g", values, block=512) as gallery:
+        for drop in (False, True):
+            before = set(threading.enumerate())
+            searcher = Searcher(gallery, threads=3)
+            assert_same(searcher.search(queries, k=3), expected, gallery.ids)
+            assert_same(searcher.search(queries[:1], k=3), expected[:1], gallery.ids)
+            workers = set(threading.enumerate()) - before
+            assert len(workers) == 2
+            assert all(t.daemon for t in workers)
+            if drop:
+                del searcher
+                gc.collect()
+            else:
+                searcher.close()
+            for thread in workers:
+                thread.join(timeout=10)
+            assert not any(t.is_alive() for t in workers)
+
+
+def test_an_error_on_a_worker_thread_reaches_the_caller_after_every_worker_returned() -> None:
+    crew = _Crew(2)
+    finished = []
+
+    def task() -> None:
+        if threading.current_thread() is not threading.main_thread():
+            time.sleep(0.05)
+            finished.append(threading.current_thread())
+            raise ValueError("from a worker")
+
+    with pytest.raises(ValueError, match="from a worker"):
+        crew.run(task, 2)
+    assert len(finished) == 2
+    crew.run(lambda: None, 2)  # the crew still works after an error
+    crew.close()
