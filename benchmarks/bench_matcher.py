@@ -5,8 +5,9 @@ N, in this order (so that at most one full-size copy of the gallery lives in ano
 
 1. our float32 gallery is written straight into its memory map in chunks; the read bandwidth
    of this machine is measured by reducing the mapped gallery with numpy (the fastest of a
-   float sum, a float max and an integer or, on 1 and 2 threads, best of 3), which gives the
-   B = 1 memory floor: gallery bytes / bandwidth. Our CPU search scans the gallery's 8-bit
+   float sum, a float max and an integer or, on 1 and 2 threads, best of 3; again after each
+   one-query timing, and the fastest of the three probes counts), which gives the B = 1
+   memory floor: gallery bytes / bandwidth. Our CPU search scans the gallery's 8-bit
    codes (140 bytes a template with their terms, against 512 float32 or 256 float16 bytes)
    and re-ranks a few dozen templates exactly, so it can beat that floor; the codes' own
    floor is printed beside it;
@@ -238,38 +239,38 @@ def bench_size(n: int, args: argparse.Namespace, out: dict[str, Any]) -> None:
     start = time.perf_counter()
     g32 = build_gallery(work / "f32", n, seed=n, layout=CodesLayout(out["codes_layout"]))
     row["build_f32_s"] = round(time.perf_counter() - start, 2)
-    bandwidth = read_bandwidth(g32)
-    row["read_bandwidth_gb_s"] = round(bandwidth / 1e9, 2)
-    log(f"built in {row['build_f32_s']} s; read bandwidth {bandwidth / 1e9:.1f} GB/s")
+    # The floor takes the fastest of three probes: now and after each one-query timing. On a
+    # shared 2-core VM single probes read 13.8-42.6 GB/s between runs, and a slow one made the
+    # floor easy to meet.
+    probes = [read_bandwidth(g32)]
+    log(f"built in {row['build_f32_s']} s; read bandwidth {probes[0] / 1e9:.1f} GB/s")
 
     accuracy_q = queries[:accuracy]
     ours: dict[str, Any] = {}
     top1: dict[str, Array] = {}
+    one_query: dict[str, list[float]] = {}
     for dtype in (GalleryDtype.FLOAT32, GalleryDtype.FLOAT16):
         gallery = g32
         if dtype is GalleryDtype.FLOAT16:
             gallery = copy_gallery(g32, work / "f16", dtype)
-        vector_bytes = n * DIM * dtype.numpy.itemsize
-        floor_s = vector_bytes / bandwidth
         with Searcher(gallery, threads=args.threads, narrow_codes=args.narrow_codes) as searcher:
             entry: dict[str, Any] = {
-                "gallery_bytes": vector_bytes,
-                "floor_ms": round(floor_s * 1e3, 3),
+                "gallery_bytes": n * DIM * dtype.numpy.itemsize,
                 # What a one-query CPU search streams: the 8-bit codes and three float32 terms
                 # a template (scale, zero-point sum, -|g|^2/2); the re-rank reads a few dozen
                 # templates more.
                 "scan_bytes_b1": n * (DIM + 12),
-                "scan_floor_ms": round(n * (DIM + 12) / bandwidth * 1e3, 3),
             }
             for batch in args.batches:
                 seconds, cpu = timed(
                     lambda q: searcher.search(q, K), batches_for(queries, batch), args.budget_s
                 )
                 entry[f"B{batch}"] = summary(seconds, batch, cpu)
-                if batch == 1:
-                    entry["B1"]["ratio_to_floor"] = round(statistics.median(seconds) / floor_s, 3)
-                    entry["B1"]["best_run_ratio_to_floor"] = round(min(seconds) / floor_s, 3)
                 log(f"ours {dtype.value} B={batch}: {entry[f'B{batch}']}")
+                if batch == 1:
+                    one_query[dtype.value] = seconds
+                    probes.append(read_bandwidth(g32))
+                    log(f"read bandwidth {probes[-1] / 1e9:.1f} GB/s")
             start = time.perf_counter()
             hits = searcher.search(accuracy_q, K)
             entry["accuracy_batch_s"] = round(time.perf_counter() - start, 3)
@@ -293,6 +294,17 @@ def bench_size(n: int, args: argparse.Namespace, out: dict[str, Any]) -> None:
         else:
             gallery.close()
             shutil.rmtree(work / "f16")
+    bandwidth = max(probes)
+    row["read_bandwidth_gb_s"] = round(bandwidth / 1e9, 2)
+    row["read_bandwidth_probes_gb_s"] = [round(b / 1e9, 2) for b in probes]
+    for name, seconds in one_query.items():
+        entry = ours[name]
+        floor_s = entry["gallery_bytes"] / bandwidth
+        entry["floor_ms"] = round(floor_s * 1e3, 3)
+        entry["scan_floor_ms"] = round(entry["scan_bytes_b1"] / bandwidth * 1e3, 3)
+        entry["B1"]["ratio_to_floor"] = round(statistics.median(seconds) / floor_s, 3)
+        entry["B1"]["best_run_ratio_to_floor"] = round(min(seconds) / floor_s, 3)
+        log(f"ours {name} B=1 against the floor at {bandwidth / 1e9:.1f} GB/s: {entry['B1']}")
     agreement = float(np.mean(top1["float16"] == top1["float32"]))
     ours["fp16_top1_equal_fp32"] = agreement
     log(f"fp16 top-1 == fp32 top-1 on {agreement:.4%} of {len(accuracy_q)} queries")
