@@ -936,7 +936,6 @@ class _Crew:
     """
 
     def __init__(self, size: int) -> None:
-        self._size = size
         self._inbox: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._outbox: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
         self._threads = [
