@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 import threading
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -27,7 +26,6 @@ from biometrics.matcher import (
     ProviderUnavailable,
     Searcher,
 )
-from biometrics.matcher.search import _Crew
 
 DIM = 128
 
@@ -545,20 +543,3 @@ def test_worker_threads_stop_on_close_and_when_a_searcher_is_dropped(tmp_path: P
             for thread in workers:
                 thread.join(timeout=10)
             assert not any(t.is_alive() for t in workers)
-
-
-def test_an_error_on_a_worker_thread_reaches_the_caller_after_every_worker_returned() -> None:
-    crew = _Crew(2)
-    finished = []
-
-    def task() -> None:
-        if threading.current_thread() is not threading.main_thread():
-            time.sleep(0.05)
-            finished.append(threading.current_thread())
-            raise ValueError("from a worker")
-
-    with pytest.raises(ValueError, match="from a worker"):
-        crew.run(task, 2)
-    assert len(finished) == 2
-    crew.run(lambda: None, 2)  # the crew still works after an error
-    crew.close()
