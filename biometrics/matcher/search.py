@@ -59,7 +59,7 @@ from biometrics.matcher.codes import (
     encode_queries,
     rounding_bound,
 )
-from biometrics.matcher.crew import Crew
+from biometrics.matcher.crew import Balance, Crew, Round
 from biometrics.matcher.errors import EmptyGallery, InvalidArgument
 from biometrics.matcher.gallery import Block, Gallery, GalleryDtype
 from biometrics.matcher.graphs import code_search_graph, search_graph
@@ -146,6 +146,8 @@ class _Plan:
     code_norm: npt.NDArray[np.float64]
     residual: npt.NDArray[np.float64]
     half_sq_norm: npt.NDArray[np.float64]
+    # Of even runs, one a thread: the one-query scan's choices (see Searcher._shares).
+    shares: tuple[list[tuple[int, int]], int] | None
 
 
 class Searcher:
@@ -217,9 +219,11 @@ class Searcher:
         # One-query feeds of runs, by their blocks' (index, version, width): the stacked
         # term rows are copies, remade only for runs whose blocks changed.
         self._stacks: dict[tuple[tuple[int, int, int], ...], dict[str, Any]] = {}
-        # Remade only when the gallery changes.
-        self._plan: _Plan | None = None
+        # By the calling thread's blocks in a one-query scan (None: even runs); remade only
+        # when the gallery changes.
+        self._plans: dict[int | None, _Plan] = {}
         self._crew: Crew | None = None
+        self._balance = Balance()
 
     def close(self) -> None:
         """Stop the worker threads and drop device copies (the gallery stays open)."""
@@ -227,7 +231,7 @@ class Searcher:
             self._crew.close()
             self._crew = None
         self._copies = {}
-        self._plan = None
+        self._plans = {}
 
     def __enter__(self) -> Searcher:
         return self
@@ -265,8 +269,8 @@ class Searcher:
     def _search(
         self, q: npt.NDArray[np.float32], k: int, threshold: float | None
     ) -> list[list[Hit]]:
-        plan = self._current_plan()
         kind = self._kind(len(q))
+        plan = self._one_query_plan() if kind == "single" else self._current_plan()
         coded = encode_queries(q, self._query_range) if kind != "float" else None
         bounds = self._error_bounds(q, coded, plan)
         # Scores a hit must reach: (|q|^2 - threshold^2) / 2, less float64 rounding.
@@ -330,15 +334,15 @@ class Searcher:
             self._sessions[(kind, blocks)] = session
         return session
 
-    def _split(self, blocks: list[Block]) -> list[list[Block]]:
+    def _split(self, blocks: list[Block], first: int | None = None) -> list[list[Block]]:
         """Consecutive blocks in runs of about RUN_TEMPLATES, as even as possible and a
-        multiple of `threads` in number (so the workers finish together). The partly filled
-        last block joins the last run: on its own it was one more ONNX run, ~50 us at the end
-        of a 100k one-query search that the other worker sat out."""
+        multiple of `threads` in number (so the workers finish together), or, given `first`
+        and one run a thread, `first` full blocks in the first run (see `_cuts`). The partly
+        filled last block joins the last run: on its own it was one more ONNX run, ~50 us at
+        the end of a 100k one-query search that the other worker sat out."""
         full = [b for b in blocks if b.rows.shape[0] == self.gallery.block_size]
-        count = -(-len(full) // max(1, RUN_TEMPLATES // self.gallery.block_size))
-        count = min(len(full), -(-count // self.threads) * self.threads)
-        bounds = [len(full) * i // count for i in range(count + 1)] if full else [0]
+        count = self._run_count(len(full))
+        bounds = _cuts(len(full), count, first) if full else [0]
         runs = [full[a:b] for a, b in itertools.pairwise(bounds)]
         rest = blocks[len(full) :]
         if runs:
@@ -346,28 +350,70 @@ class Searcher:
             return runs
         return [rest]
 
+    def _run_count(self, full: int) -> int:
+        """Runs of a gallery of `full` full blocks (at least one, for its partly filled one)."""
+        count = -(-full // max(1, RUN_TEMPLATES // self.gallery.block_size))
+        return max(1, min(full, -(-count // self.threads) * self.threads))
+
     def _current_runs(self) -> list[_Run]:
         """The gallery's runs, made again only after the gallery changed."""
         return self._current_plan().runs
 
-    def _current_plan(self) -> _Plan:
+    def _current_plan(self, first: int | None = None) -> _Plan:
+        """The gallery's runs (`_split`), made again only after the gallery changed."""
         version = self.gallery.version
-        if self._plan is None or self._plan.version != version:
+        if self._plans and self._plans[None].version != version:
+            self._plans = {}
+        plan = self._plans.get(first)
+        if plan is None:
             blocks = self.gallery.blocks()
-            live = {b.index for b in blocks}
-            self._maxima = {i: m for i, m in self._maxima.items() if i in live}
-            runs = [self._make_run(run) for run in self._split(blocks)]
+            if not self._plans:
+                live = {b.index for b in blocks}
+                self._maxima = {i: m for i, m in self._maxima.items() if i in live}
+            runs = [self._make_run(run) for run in self._split(blocks, first)]
             # (runs, 3): each factor's largest over a run's blocks.
             factors = np.array(
                 [np.max([self._block_maxima(b) for b in run.blocks], axis=0) for run in runs]
             )
-            self._plan = _Plan(
+            code_norm, residual, half_sq_norm = np.ascontiguousarray(factors.T)
+            plan = _Plan(
                 version,
                 runs,
                 np.array([run.blocks[0].first_slot for run in runs], np.int64),
-                *np.ascontiguousarray(factors.T),
+                code_norm,
+                residual,
+                half_sq_norm,
+                self._shares(runs) if first is None else None,
             )
-        return self._plan
+            self._plans[first] = plan
+        return plan
+
+    def _one_query_plan(self) -> _Plan:
+        """The runs of a one-query scan: where each thread has one, the calling thread's holds
+        as many full blocks as `self._balance` chooses (see crew.Balance)."""
+        plan = self._current_plan()
+        if plan.shares is None:
+            return plan
+        shares, even = plan.shares
+        choice = self._balance.choose(shares, even)
+        return plan if choice == even else self._current_plan(choice + 1)
+
+    def _shares(self, runs: list[_Run]) -> tuple[list[tuple[int, int]], int] | None:
+        """For a one-query scan of one run a thread (else None): the (calling thread's, largest
+        helper's) templates when the first run holds 1, 2, ... full blocks, and which of
+        those the even runs are."""
+        if self.threads < 2 or len(runs) != self.threads:
+            return None
+        size = self.gallery.block_size
+        full = sum(len(b.rows) == size for run in runs for b in run.blocks)
+        rest = sum(run.templates for run in runs) - full * size
+        shares = []
+        for first in range(1, full - self.threads + 2):
+            cuts = _cuts(full, self.threads, first)
+            counts = [(b - a) * size for a, b in itertools.pairwise(cuts)]
+            counts[-1] += rest
+            shares.append((counts[0], max(counts[1:])))
+        return shares, _cuts(full, self.threads, None)[1] - 1
 
     def _make_run(self, blocks: list[Block]) -> _Run:
         feed: dict[str, Any] = {}
@@ -439,7 +485,9 @@ class Searcher:
             feed.update(common)
         # Made here, not by two workers at once.
         sessions = [self._session(kind, count) for count in segments]
-        self._run_cpu(sessions, feeds, reach, kept)
+        scan = self._run_cpu(sessions, feeds, [run.templates for run in runs], reach, kept)
+        if kind == "single" and scan is not None and len(runs) == self.threads:
+            self._balance.observe(scan)
         return reach
 
     def _stacked_feed(self, run: _Run) -> tuple[int, dict[str, Any]]:
@@ -468,7 +516,7 @@ class Searcher:
                 for i, (_, terms) in enumerate(segments)
                 for name, row in names.items()
             }
-            live = {_blocks_key(r) for r in self._current_runs()}
+            live = {_blocks_key(r) for plan in self._plans.values() for r in plan.runs}
             self._stacks = {k: v for k, v in self._stacks.items() if k in live}
             self._stacks[key] = rows
         stacks = {f"codes{i}": codes for i, (codes, _) in enumerate(segments)}
@@ -479,12 +527,14 @@ class Searcher:
         self,
         sessions: list[Any],
         feeds: list[dict[str, Any]],
+        templates: list[int],
         reach: _RunningReach,
         kept: _Kept,
-    ) -> None:
+    ) -> Round | None:
         """Runs the sessions on the calling thread and the crew's, runs taken in order. Each
         run's ``lowest`` input is set as it starts from the reach of the runs done so far;
-        each finished run's outputs go to the reach and to `kept`."""
+        each finished run's outputs go to the reach and to `kept`. Returns when each thread
+        finished and the `templates` of the runs it took (None without helpers)."""
         lock = threading.Lock()
 
         def claim(index: int) -> None:
@@ -493,7 +543,7 @@ class Searcher:
         def step(index: int) -> None:
             kept.add(index, sessions[index].run(None, feeds[index]), reach, lock)
 
-        self._on_threads(len(feeds), step, lock, claim)
+        return self._on_threads(len(feeds), step, lock, claim, templates)
 
     def _on_threads(
         self,
@@ -501,30 +551,35 @@ class Searcher:
         step: Callable[[int], None],
         lock: threading.Lock,
         claim: Callable[[int], None] | None = None,
-    ) -> None:
+        sizes: Sequence[int] | None = None,
+    ) -> Round | None:
         """step(i) for i in range(count), taken in order by the calling thread and up to
-        `threads` - 1 of the crew's; claim(i), if given, runs under `lock` as i is taken."""
+        `threads` - 1 of the crew's; claim(i), if given, runs under `lock` as i is taken.
+        Returns when each thread finished and the total `sizes` of the i it took (a count
+        without them); None when the calling thread ran them all alone."""
         pending = iter(range(count))
 
-        def work() -> None:
+        def work() -> int:
+            done = 0
             while True:
                 with lock:
                     index = next(pending, None)
                     if index is not None and claim is not None:
                         claim(index)
                 if index is None:
-                    return
+                    return done
                 step(index)
+                done += 1 if sizes is None else sizes[index]
 
         # The calling thread works too: waking a crew thread took 20-100 us on a 2-core VM,
         # and the caller would only have waited.
         helpers = min(self.threads, count) - 1
         if helpers < 1:
             work()
-            return
+            return None
         if self._crew is None:
             self._crew = Crew(self.threads - 1)
-        self._crew.run(work, helpers)
+        return self._crew.run(work, helpers)
 
     def _host_codes(self, block: Block) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
         """A full block's codes and terms are contiguous views of the mapped files, fed as they
@@ -716,6 +771,16 @@ class Searcher:
 def _direct(k: int, queries: int) -> int:
     """Most kept templates re-ranked in float64 without the float32 check (see DIRECT_MEMBERS)."""
     return max(DIRECT_MEMBERS * k * queries, DIRECT_FLOOR)
+
+
+def _cuts(full: int, count: int, first: int | None) -> list[int]:
+    """Where `count` runs of `full` blocks start, and the end: as even as possible, or, with
+    `first`, `first` blocks (at least one, leaving one a run) in the first and the rest even
+    (see crew.Balance)."""
+    if first is None or count < 2:
+        return [full * i // count for i in range(count + 1)]
+    first = min(max(first, 1), full - count + 1)
+    return [0, *(first + (full - first) * i // (count - 1) for i in range(count))]
 
 
 # Templates settled for a search: query rows, gallery slots and their float64 distances.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import threading
 import tracemalloc
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,8 @@ from biometrics.matcher import (
     ProviderUnavailable,
     Searcher,
 )
+from biometrics.matcher.crew import Balance
+from biometrics.matcher.search import _cuts
 
 DIM = 128
 
@@ -543,3 +546,79 @@ def test_worker_threads_stop_on_close_and_when_a_searcher_is_dropped(tmp_path: P
             for thread in workers:
                 thread.join(timeout=10)
             assert not any(t.is_alive() for t in workers)
+
+
+class _Fixed(Balance):
+    """A balance that always chooses the share it is given (by index)."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+
+    def choose(self, shares: Sequence[tuple[int, int]], even: int) -> int:
+        return self.index
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_one_query_searches_are_exact_whichever_share_the_calling_thread_takes(
+    tmp_path: Path, threads: int
+) -> None:
+    """7 full blocks of 64 and 13 templates more, one run a thread: the calling thread's run
+    holds 1 to 8 - threads full blocks and the result is the reference's every time."""
+    rng = np.random.default_rng(31)
+    values = rng.normal(0, 0.12, (7 * 64 + 13, DIM)).astype(np.float32)
+    queries = rng.normal(0, 0.12, (6, DIM)).astype(np.float32)
+    queries[3] = values[200]  # a template inside every split's first or second run
+    expected = reference(values, queries, 7)
+    with _gallery(tmp_path / "g", values, block=64) as gallery:
+        searcher = Searcher(gallery, threads=threads)
+        assert len(searcher._current_runs()) == threads
+        for first in range(1, 9 - threads):
+            searcher._balance = _Fixed(first - 1)
+            runs = searcher._one_query_plan().runs
+            assert len(runs[0].blocks) == first
+            assert sum(run.templates for run in runs) == len(values)
+            hits = [searcher.search(q[None], k=7)[0] for q in queries]
+            assert_same(hits, expected, gallery.ids)
+        searcher.close()
+
+
+def test_one_query_scans_teach_the_balance_and_batches_do_not(tmp_path: Path) -> None:
+    rng = np.random.default_rng(32)
+    values = rng.normal(0, 0.12, (7 * 64 + 13, DIM)).astype(np.float32)
+    queries = rng.normal(0, 0.12, (4, DIM)).astype(np.float32)
+    with _gallery(tmp_path / "g", values, block=64) as gallery:
+        searcher = Searcher(gallery, threads=2)
+        searcher.search(queries, k=3)
+        assert searcher._balance.scans == 0
+        searcher.search(queries[:1], k=3)
+        searcher.search(queries[1:2], k=3)
+        assert searcher._balance.scans == 2
+        searcher.close()
+    with _gallery(tmp_path / "one-run", values[:100], block=64) as gallery:
+        searcher = Searcher(gallery, threads=2)  # one full block: one run, no helper
+        searcher.search(queries[:1], k=3)
+        assert searcher._balance.scans == 0
+        searcher.close()
+
+
+@given(
+    full=st.integers(1, 300),
+    count=st.integers(1, 9),
+    first=st.one_of(st.none(), st.integers(-3, 310)),
+)
+def test_runs_cut_every_block_once_and_leave_each_run_one(
+    full: int, count: int, first: int | None
+) -> None:
+    count = min(count, full)
+    cuts = _cuts(full, count, first)
+    assert cuts[0] == 0
+    assert cuts[-1] == full
+    assert len(cuts) == count + 1
+    sizes = np.diff(cuts)
+    assert sizes.min() >= 1
+    if first is None or count == 1:
+        assert sizes.max() - sizes.min() <= 1
+    else:
+        assert sizes[0] == min(max(first, 1), full - count + 1)
+        assert sizes[1:].max() - sizes[1:].min() <= 1
