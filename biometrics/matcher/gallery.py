@@ -369,7 +369,7 @@ class Gallery:
 
     def vectors_at(self, slots: npt.NDArray[np.int64]) -> Vectors:
         """(n, dim) float32 stored templates of the given slots."""
-        return stored_as_float32(self._stored_at(slots))
+        return stored_as_float32(self.stored_at(slots))
 
     def templates_at(
         self, slots: npt.NDArray[np.int64]
@@ -380,7 +380,7 @@ class Gallery:
         cold after a scan, numpy's float16 cast beat the integer steps `float16_to_float32`
         took before it used ONNX Runtime's Cast)."""
         norms = np.take(self._norms.view(np.ndarray).reshape(-1), slots)
-        return self._stored_at(slots), norms
+        return self.stored_at(slots), norms
 
     def blocks(self) -> list[Block]:
         """Views (no copy) of every non-empty block, in slot order (made again after a change)."""
@@ -530,7 +530,7 @@ class Gallery:
             last = self._count - 1
             if slot != last:
                 moved = self._ids[last].decode()
-                self._write(np.array([slot]), self._stored_at([last]))
+                self._write(np.array([slot]), self.stored_at([last]))
                 self._ids[slot] = self._ids[last]
                 index[moved] = slot
             self._write(np.array([last]), np.zeros((1, self.dim), self.dtype.numpy))
@@ -544,7 +544,7 @@ class Gallery:
         change, then drop the saved copy; if the change raises, put everything back first."""
         saved = {
             "slots": slots,
-            "templates": self._stored_at(slots),
+            "templates": self.stored_at(slots),
             "ids": np.array(self._ids.view(np.ndarray)[slots]),
             "count": np.array(self._count),
         }
@@ -602,7 +602,7 @@ class Gallery:
         (self.path / _UNDO).unlink(missing_ok=True)
         _sync_file(self.path)
 
-    def _stored_at(self, slots: Any) -> npt.NDArray[Any]:
+    def stored_at(self, slots: Any) -> npt.NDArray[Any]:
         """(n, dim) copies of the stored templates of `slots`, in the gallery's dtype. Taken
         from a plain (slots, dim) view of the file: np.memmap's Python-level indexing cost
         ~10 us a call, and a (block, column) fancy index ~3x `np.take` of the same rows

@@ -761,7 +761,7 @@ class Searcher:
         microseconds. A one-query search of 100k templates took 0.950-0.958 of the time it
         took through `_settle` (float16, three in-process A/Bs on a 2-core Xeon, model 207),
         0.956 (float32) and 0.972 (float16, ROWS)."""
-        stored, _ = self.gallery.templates_at(slots)
+        stored = self.gallery.stored_at(slots)
         diff = stored.astype(np.float64) - q.astype(np.float64)
         distances = np.sqrt(np.square(diff).sum(axis=1))
         order = np.lexsort((slots, distances))[:k]
