@@ -108,6 +108,10 @@ RERANK_MEMBERS = 16384
 # 24.7 s with 4,096 (7.6 s, 0.17M). Not for the final re-rank: there 4,096 took 1.065 of the
 # time of 16,384 at B = 1,024 over 100k templates (0.986 over 1M; in-process A/B).
 SCAN_RERANK_MEMBERS = 4096
+# Runs of a one-query scan whose kept members are gathered a run at a time (_Kept._remaining_one):
+# at most this many, as a gallery of one run a thread has; at 10M (153 runs) the joined pass
+# makes ~25 numpy calls where a run at a time would make ~1,000.
+ONE_QUERY_RUNS = 4
 # Templates per ONNX run (in whole gallery blocks, at least one): TopK costs ~3 us a query row
 # whatever its length, so at B = 64 runs of 16,384 templates spent ~8% of the search in TopK;
 # 65,536 spend 2%.
@@ -893,6 +897,26 @@ class _Kept:
         if taken is not None:
             self._settle(*taken)
 
+    def _remaining_one(
+        self, reached: np.float64
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:
+        """`remaining` of one query's few runs, a run at a time: without the joined arrays and
+        per-member run and query lookups, 18 numpy calls for two runs where the joined pass
+        took 27 (see ONE_QUERY_RUNS). `reached` stays a float64 scalar, so the float32 scores
+        are compared in float64 as the joined pass compares them."""
+        group = self.searcher.group
+        parts = []
+        for run, pairs, selected in self.held:
+            within, offsets = np.divmod(
+                np.flatnonzero(selected >= reached - self.bounds[run, 0]), group
+            )
+            parts.append(pairs[1, within] * group + offsets + self.firsts[run])
+        self.held, self.size = [], 0
+        slots = np.concatenate(parts)
+        # Not the last block's padding (kept, at -inf, when fewer than k templates exist).
+        slots = slots[slots < len(self.searcher.gallery)]
+        return np.zeros(len(slots), np.intp), slots
+
     def _settle(self, rows: npt.NDArray[np.intp], slots: npt.NDArray[np.int64]) -> None:
         """Re-ranks members `add` took and merges their k best per query into `settled`.
         Thread-safe, and run outside the scan's lock: for a gallery of copies it takes
@@ -913,6 +937,8 @@ class _Kept:
             return np.empty(0, np.intp), np.empty(0, np.int64)
         group = self.searcher.group
         reached = reach.reached()
+        if len(self.q) == 1 and len(self.held) <= ONE_QUERY_RUNS:
+            return self._remaining_one(reached[0])
         query, number = np.concatenate([pairs for _, pairs, _ in self.held], axis=1)
         selected = np.concatenate([scores for _, _, scores in self.held])
         counts = [pairs.shape[1] for _, pairs, _ in self.held]
