@@ -3,11 +3,12 @@ one-query scan shares the gallery among them.
 
 A one-query search of a gallery of at most one run a thread (100k templates on 2 threads) gives
 each thread one ONNX run. The calling thread starts its run at once; a helper starts only once
-it is woken, and on a VM whose idle vCPU halts that took ~100 us (a 2-core Xeon, model 167,
-cpuidle haltpoll with polling off), a quarter of a run over 50k templates. With equal shares the
-caller then finished first and slept until the helper's result woke it, ~80 us more. `Balance`
-learns both delays from the searches themselves and gives the caller a larger share, so that
-it is still busy when the last helper's result arrives.
+it is woken and holds the GIL, which the caller keeps until ONNX Runtime has taken its run's
+inputs. On a 2-core Xeon (model 167) the wake-up alone took 5-10 us, but the helper's run
+started ~100 us after the caller's, a quarter of a run over 50k templates, and with equal
+shares the caller then finished first and slept until the helper's result woke it, ~80 us more.
+`Balance` learns both delays from the searches themselves and gives the caller a larger share,
+so that it is still busy when the last helper's result arrives.
 """
 
 from __future__ import annotations
