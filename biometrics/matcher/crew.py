@@ -51,9 +51,11 @@ class Balance:
     Each scan in which the calling thread and its helpers had one run each tells, per template,
     how long the caller took (the pace, with the other threads scanning too), how much later
     than the caller the last helper would have finished an equal share (its delay: the
-    time it took to wake, and any slower pace), and, when the caller finished first, how long
-    after the helper's result it woke (its wake). `choose` then picks the share whose caller
-    finishes just as the last helper's result arrives.
+    time it took to start, to wake and take the GIL, and any slower pace), and, when the
+    caller finished first, how long after the helper's result it woke (its wake). `choose`
+    then picks the share whose caller finishes just as the last helper's result arrives. A
+    wake is only seen when the caller finishes first, so once the caller's share keeps it last
+    the wake learnt before stands until a helper is late again.
     """
 
     def __init__(self) -> None:
