@@ -32,10 +32,19 @@ def cpu_model() -> str:
 RESULTS_ENV = "EGATE_BENCH_RESULTS"
 
 
-def results_path(name: str) -> Path:
-    """Where a benchmark writes its results file `name`: benchmarks/results, or the directory
+# The measured results the README quotes.
+MEASURED = Path(__file__).resolve().parent / "results"
+
+
+def results_dir() -> Path:
+    """The folder benchmarks write their results files into: benchmarks/results, or the one
     named by EGATE_BENCH_RESULTS, which `run_all.py --quick` points at benchmarks/results/quick
-    so that a smoke run leaves the measured files alone. The directory is made if missing."""
-    folder = Path(os.environ.get(RESULTS_ENV) or Path(__file__).resolve().parent / "results")
+    so that a smoke run leaves the measured files alone. Made if missing."""
+    folder = Path(os.environ.get(RESULTS_ENV) or MEASURED)
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / name
+    return folder
+
+
+def results_path(name: str) -> Path:
+    """Where a benchmark writes its results file `name` (see `results_dir`)."""
+    return results_dir() / name

@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run as a script from anywhere
 
-from benchmarks.machine import RESULTS_ENV  # noqa: E402
+from benchmarks.machine import MEASURED, RESULTS_ENV, results_dir  # noqa: E402
 
 # name -> (script, full-size arguments, quick arguments)
 SUITES: dict[str, tuple[str, list[str], list[str]]] = {
@@ -53,14 +53,11 @@ def main() -> int:
         parser.error(f"unknown suite(s) {', '.join(unknown)}; choose from {', '.join(SUITES)}")
     # The repository root, and tests/egate for the chip builder the documents suite uses.
     path = os.pathsep.join([str(HERE.parent), str(HERE.parent / "tests" / "egate")])
-    env = {**os.environ, "PYTHONPATH": path}
-    results = HERE / "results"
-    if os.environ.get(RESULTS_ENV):
-        results = Path(os.environ[RESULTS_ENV])
-    elif args.quick:
+    if args.quick and not os.environ.get(RESULTS_ENV):
         # A smoke run's small sizes would overwrite the measured files the README quotes.
-        results = results / "quick"
-        env[RESULTS_ENV] = str(results)
+        os.environ[RESULTS_ENV] = str(MEASURED / "quick")
+    results = results_dir()
+    env = {**os.environ, "PYTHONPATH": path}
     failed = []
     for name in args.suites or list(SUITES):
         script, full, quick = SUITES[name]
