@@ -459,8 +459,20 @@ def print_table(out: dict[str, Any]) -> None:
             f"| {row['n']:,} | fp16 top-1 == fp32: {row['ours']['fp16_top1_equal_fp32']:.4f}; "
             f"FAISS top-1 == ours: {row['faiss']['top1_equal_ours_fp32']:.4f}; "
             f"numpy top-10 == ours: {row['numpy']['top10_identical_to_ours']:.4f}; "
-            f"max RSS {row['max_rss_gib']} GiB |"
+            f"max RSS {row['max_rss_gib']} GiB{probes_note(row)} |"
         )
+
+
+def probes_note(row: dict[str, Any]) -> str:
+    """The floor's bandwidth beside the range its probes read in the run: on a shared VM they
+    differed by up to 2x within one run, and the floor takes the fastest."""
+    probes = row.get("read_bandwidth_probes_gb_s")
+    if not probes:
+        return ""
+    return (
+        f"; floor at {row['read_bandwidth_gb_s']:.1f} GB/s, the fastest of probes reading "
+        f"{min(probes):.1f}-{max(probes):.1f} GB/s"
+    )
 
 
 if __name__ == "__main__":
