@@ -359,10 +359,6 @@ class Searcher:
         count = -(-full // max(1, RUN_TEMPLATES // self.gallery.block_size))
         return max(1, min(full, -(-count // self.threads) * self.threads))
 
-    def _current_runs(self) -> list[_Run]:
-        """The gallery's runs, made again only after the gallery changed."""
-        return self._current_plan().runs
-
     def _current_plan(self, first: int | None = None) -> _Plan:
         """The gallery's runs (`_split`), made again only after the gallery changed."""
         version = self.gallery.version

@@ -234,7 +234,7 @@ def test_many_runs_prune_by_the_reach_of_finished_runs(
     ):
         patch.setattr("biometrics.matcher.search.RUN_TEMPLATES", 4)
         searcher = Searcher(gallery, threads=threads)
-        assert len(searcher._current_runs()) == max(1, n // 4)
+        assert len(searcher._current_plan().runs) == max(1, n // 4)
         assert_same(searcher.search(queries, k=k, threshold=threshold), expected, gallery.ids)
 
 
@@ -338,7 +338,7 @@ def test_a_scan_of_copies_holds_a_bounded_number_of_members(tmp_path: Path, thre
             patch.setattr("biometrics.matcher.search.KEPT_MEMBERS", 8192)
             patch.setattr("biometrics.matcher.search.RERANK_MEMBERS", 4096)
             searcher = Searcher(gallery, threads=threads)
-            assert len(searcher._current_runs()) >= copies // 4096
+            assert len(searcher._current_plan().runs) >= copies // 4096
             searcher.search(queries, k=10)  # sessions made outside the measurement
             tracemalloc.start()
             try:
@@ -572,7 +572,7 @@ def test_one_query_searches_are_exact_whichever_share_the_calling_thread_takes(
     expected = reference(values, queries, 7)
     with _gallery(tmp_path / "g", values, block=64) as gallery:
         searcher = Searcher(gallery, threads=threads)
-        assert len(searcher._current_runs()) == threads
+        assert len(searcher._current_plan().runs) == threads
         for first in range(1, 9 - threads):
             searcher._balance = _Fixed(first - 1)
             runs = searcher._one_query_plan().runs
