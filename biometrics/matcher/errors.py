@@ -129,3 +129,22 @@ class InexactProduct(MatcherError):
             "even 7-bit query codes: the CPU search cannot be exact here"
         )
         self.onnxruntime_version = onnxruntime_version
+
+
+class MemoryLockRefused(MatcherError):
+    """The kernel refused to lock a gallery's mapped files in RAM (mlock): the process's
+    RLIMIT_MEMLOCK is below what the gallery maps and it lacks CAP_IPC_LOCK, or RAM is short."""
+
+    code = "memory_lock_refused"
+
+    def __init__(self, path: Path, requested: int, limit: int | None, reason: str) -> None:
+        shown = "unlimited" if limit is None else f"{limit:,} bytes"
+        super().__init__(
+            f"gallery {path}: could not lock {requested:,} bytes in RAM ({reason}); "
+            f"RLIMIT_MEMLOCK is {shown}: raise it (ulimit -l, LimitMEMLOCK= in a systemd "
+            "unit) or grant CAP_IPC_LOCK"
+        )
+        self.path = path
+        self.requested = requested
+        self.limit = limit
+        self.reason = reason

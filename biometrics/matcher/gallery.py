@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from biometrics.matcher import memlock
 from biometrics.matcher.codes import (
     TERM_ROWS,
     CodesLayout,
@@ -70,6 +71,7 @@ from biometrics.matcher.errors import (
     GalleryFileError,
     InvalidArgument,
     InvalidId,
+    MemoryLockRefused,
     UnknownId,
 )
 from biometrics.matcher.vectors import Vectors, as_vectors, stored_as_float32
@@ -158,6 +160,10 @@ class Gallery:
         # blocks() views, made once per change: building ~250 of them cost ~1.2 ms, 6% of a
         # one-query search of a million templates.
         self._block_views: list[Block] | None = None
+        self.locked_bytes = 0  # of the mappings locked in RAM (see lock_memory)
+        self._keep_locked = False
+        # Why the mappings are no longer locked, after a growth past RLIMIT_MEMLOCK.
+        self.lock_error: MemoryLockRefused | None = None
         self._map()
         if (path / _UNDO).exists():
             self._roll_back_file()
@@ -211,8 +217,9 @@ class Gallery:
         return cls(root, header)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> Gallery:
-        """Map an existing gallery; reads only its header."""
+    def open(cls, path: str | os.PathLike[str], *, lock_memory: bool = False) -> Gallery:
+        """Map an existing gallery; reads only its header (and, with `lock_memory`, every
+        page: see `lock_memory`)."""
         root = Path(path)
         try:
             header = json.loads((root / _HEADER).read_text())
@@ -231,10 +238,35 @@ class Gallery:
             gallery = cls(root, header)
         except (KeyError, ValueError, TypeError) as e:
             raise GalleryFileError(root, f"bad header or file sizes: {e}") from None
+        if lock_memory:
+            try:
+                gallery.lock_memory()
+            except MemoryLockRefused:
+                gallery.close()
+                raise
         return gallery
+
+    def lock_memory(self) -> int:
+        """Locks the gallery's mapped files in RAM (mlock), now and as the gallery grows, until
+        `close`, so that the kernel never reclaims a page a search reads; returns the bytes
+        locked (the files' sizes). Reads in the pages not yet in RAM. Raises
+        `MemoryLockRefused` (nothing locked) where RLIMIT_MEMLOCK is below the files' size and
+        the process lacks CAP_IPC_LOCK. A later growth past the limit does not fail the change
+        that grew the files: it leaves them unlocked, with the refusal in `lock_error`."""
+        with self._lock:
+            if not self._keep_locked:
+                self.locked_bytes = memlock.lock(self.path, self._mapped())
+                self._keep_locked = True
+            return self.locked_bytes
+
+    def _mapped(self) -> list[npt.NDArray[Any]]:
+        return [self._vectors, self._norms, self._ids, self._codes, self._terms]
 
     def _map(self) -> None:
         self._block_views = None
+        if self.locked_bytes:
+            memlock.unlock(self._mapped())
+            self.locked_bytes = 0
         cap, dim, block = self._capacity, self.dim, self.block_size
         expected = {name: cap * size for name, size in self._block_bytes().items()}
         for name, size in expected.items():
@@ -263,6 +295,13 @@ class Gallery:
             self.path / _CODES, self._codes_dtype(), "r+", shape=(cap, *self._codes_shape())
         )
         self._terms = np.memmap(self.path / _TERMS, np.float32, "r+", shape=(cap, TERM_ROWS, block))
+        if self._keep_locked:
+            try:
+                self.locked_bytes = memlock.lock(self.path, self._mapped())
+                self.lock_error = None
+            except MemoryLockRefused as refused:
+                # Grown past the limit: the change goes on, unlocked, and says why here.
+                self.lock_error = refused
 
     def _codes_shape(self) -> tuple[int, int]:
         """A block's codes: (dim, block) columns or (block, dim) rows."""
@@ -325,6 +364,10 @@ class Gallery:
         """Flush and unmap. The object is unusable afterwards."""
         with self._lock:
             self.flush()
+            if self.locked_bytes:
+                memlock.unlock(self._mapped())
+                self.locked_bytes = 0
+            self._keep_locked = False
             self._vectors = self._norms = self._ids = None  # type: ignore[assignment]
             self._codes = self._terms = None  # type: ignore[assignment]
             self._index = None
