@@ -9,6 +9,7 @@ when its header changed (one `stat` per search).
 from __future__ import annotations
 
 import fcntl
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,18 +18,24 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from biometrics.matcher import Gallery, Searcher
+from biometrics.matcher import Gallery, MemoryLockRefused, Searcher
 from biometrics.matcher.codes import CodesLayout
 from egate.watchlist import FaceHit, FaceWatchlist
+
+log = logging.getLogger(__name__)
 
 _HEADER = "gallery.json"  # the matcher gallery's header file, replaced on every change
 
 
 class FaceGallery:
-    def __init__(self, path: Path, codes_layout: CodesLayout | None = None) -> None:
+    def __init__(
+        self, path: Path, codes_layout: CodesLayout | None = None, *, lock_memory: bool = False
+    ) -> None:
         self.path = path
         # For a gallery this creates (None: the host's, codes.preferred_layout).
         self.codes_layout = codes_layout
+        # Lock the gallery's files in RAM as each worker maps them (Gallery.lock_memory).
+        self.lock_memory = lock_memory
         self._lock = threading.Lock()
         self._stamp: tuple[int, int, int] | None = None
         self._gallery: Gallery | None = None
@@ -58,9 +65,22 @@ class FaceGallery:
                 if self._gallery is not None:
                     self._gallery.close()
                 self._gallery = Gallery.open(self.path)
+                if self.lock_memory:
+                    self._lock_in_ram(self._gallery)
                 self._searcher = Searcher(self._gallery, threads=1)
                 self._stamp = stamp
             return self._gallery, self._searcher
+
+    @staticmethod
+    def _lock_in_ram(gallery: Gallery) -> None:
+        """Locks the gallery in RAM; a refusal is logged and the screening goes on unlocked,
+        slower only where the kernel reclaims its pages."""
+        try:
+            locked = gallery.lock_memory()
+        except MemoryLockRefused as refused:
+            log.error("face gallery left unlocked: %s", refused)
+            return
+        log.info("face gallery %s: %d bytes locked in RAM", gallery.path, locked)
 
     def __len__(self) -> int:
         current = self._current()

@@ -96,7 +96,11 @@ class Resources:
             RateLimiter(settings.gate_rate_per_s, settings.gate_burst),
             ScreeningLists(store, settings.watchlist_refresh_s),
             _csca(settings),
-            FaceGallery(settings.gallery_path, settings.codes_layout),
+            FaceGallery(
+                settings.gallery_path,
+                settings.codes_layout,
+                lock_memory=settings.gallery_lock_memory,
+            ),
             TtlCache(settings.credential_cache_s),
         )
 

@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     # Server pepper for the gate-key and operator-token digests (kept out of the database).
     secret_pepper: SecretStr = SecretStr(DEFAULT_SECRET)
     gallery_path: Path = Path("var/gallery")
+    # Lock the face gallery's files in RAM (mlock) in each worker, so that a host short of
+    # memory never reads them back from disk mid-search: with another process holding all
+    # but 100 MiB of a 23 GiB VM's available memory, one-query searches of 1M float16
+    # templates took 57-440 ms unlocked and 12-39 ms locked (bench_matcher_memlock.py). Each
+    # worker needs RLIMIT_MEMLOCK above the gallery's files (LimitMEMLOCK=infinity in a
+    # systemd unit) or CAP_IPC_LOCK; refused, it logs why and searches unlocked. The workers
+    # share the pages: RAM holds the gallery once.
+    gallery_lock_memory: bool = False
     # Codes layout of a face gallery made by the service (rows or columns); unset: the
     # host's (biometrics.matcher.codes.preferred_layout: rows where int8 products run on AMX).
     codes_layout: CodesLayout | None = None

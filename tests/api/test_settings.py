@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
+from memlock_refused import locked_kib, run_refused
 from pydantic import ValidationError
 
 from api.cli import main
@@ -176,3 +177,47 @@ def test_a_help_word_after_double_dash_is_not_a_help_request(tmp_path: Path) -> 
     result = CliRunner().invoke(main, command, env={"EGATE_ONNX_AMX": "maybe"})
     assert result.exit_code == 2
     assert "EGATE_ONNX_AMX must be true or false" in result.output
+
+
+def test_the_gallery_lock_reaches_each_workers_face_gallery(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("EGATE_GALLERY_LOCK_MEMORY", "true")
+    settings = Settings(gallery_path=tmp_path / "faces")
+    assert settings.gallery_lock_memory
+    assert not Settings.model_fields["gallery_lock_memory"].default
+    faces = FaceGallery(
+        settings.gallery_path, settings.codes_layout, lock_memory=settings.gallery_lock_memory
+    )
+    rows = np.random.default_rng(5).standard_normal((300, 128)).astype(np.float32) * 0.1
+    faces.add([f"w{i}" for i in range(300)], rows, replace=False)
+    before = locked_kib()
+    hits = faces.search(rows[:1], threshold=0.6, k=1)
+    assert hits[0][0].id == "w0"
+    files = [f for f in settings.gallery_path.iterdir() if f.suffix == ".bin"]
+    page = os.sysconf("SC_PAGE_SIZE")
+    assert locked_kib() - before == sum(-(-f.stat().st_size // page) * page for f in files) // 1024
+    faces.close()
+    assert locked_kib() == before
+
+
+_REFUSED_SEARCH = """
+import logging, json
+from pathlib import Path
+import numpy as np
+from api.gallery import FaceGallery
+
+logging.basicConfig(level=logging.INFO)
+faces = FaceGallery(Path(args[0]), lock_memory=True)
+rows = np.random.default_rng(5).standard_normal((300, 128)).astype(np.float32) * 0.1
+faces.add([f"w{i}" for i in range(300)], rows, replace=False)
+hits = faces.search(rows[:1], threshold=0.6, k=1)
+print(json.dumps({"hit": hits[0][0].id, "locked_kib": locked_kib()}))
+"""
+
+
+def test_a_refused_gallery_lock_is_logged_and_the_screening_goes_on(tmp_path: Path) -> None:
+    child = run_refused(_REFUSED_SEARCH, str(tmp_path / "faces"))
+    assert json.loads(child.stdout) == {"hit": "w0", "locked_kib": 0}
+    assert "face gallery left unlocked" in child.stderr
+    assert "RLIMIT_MEMLOCK is 65,536 bytes" in child.stderr
