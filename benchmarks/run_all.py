@@ -33,6 +33,11 @@ SUITES: dict[str, tuple[str, list[str], list[str]]] = {
         ["--copies", "1000000"],
         ["--copies", "20000", "--batch", "8"],
     ),
+    "matcher_memlock": (
+        "bench_matcher_memlock.py",
+        [],
+        ["--templates", "100000", "--rounds", "1"],
+    ),
     "documents": ("bench_documents.py", [], []),
     "apis": ("bench_apis.py", [], ["--sltd-rows", "100000", "--persons", "10000"]),
     "store": ("bench_store.py", [], ["--rows", "100000", "--repeats", "20"]),
