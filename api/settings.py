@@ -72,7 +72,8 @@ class Settings(BaseSettings):
     # templates took 57-440 ms unlocked and 12-39 ms locked (bench_matcher_memlock.py). Each
     # worker needs RLIMIT_MEMLOCK above the gallery's files (LimitMEMLOCK=infinity in a
     # systemd unit) or CAP_IPC_LOCK; refused, it logs why and searches unlocked. The workers
-    # share the pages: RAM holds the gallery once.
+    # share the pages: RAM holds the gallery once. Each worker's first search after a change
+    # to the watchlist locks the gallery anew: ~40 ms a million float16 templates.
     gallery_lock_memory: bool = False
     # Codes layout of a face gallery made by the service (rows or columns); unset: the
     # host's (biometrics.matcher.codes.preferred_layout: rows where int8 products run on AMX).
