@@ -76,8 +76,14 @@ def unit_vectors(rng: np.random.Generator, n: int) -> Array:
     return v
 
 
-def build_gallery(path: Path, n: int, seed: int, layout: CodesLayout) -> Gallery:
-    gallery = Gallery.create(path, DIM, GalleryDtype.FLOAT32, id_bytes=12, codes_layout=layout)
+def build_gallery(
+    path: Path,
+    n: int,
+    seed: int,
+    layout: CodesLayout,
+    dtype: GalleryDtype = GalleryDtype.FLOAT32,
+) -> Gallery:
+    gallery = Gallery.create(path, DIM, dtype, id_bytes=12, codes_layout=layout)
     rng = np.random.default_rng(seed)
     for start in range(0, n, CHUNK):
         rows = min(CHUNK, n - start)

@@ -31,9 +31,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.bench_matcher import CHUNK, settle, unit_vectors
+from benchmarks.bench_matcher import build_gallery, unit_vectors
 from benchmarks.machine import cpu_model, results_path
-from biometrics.matcher import Gallery, GalleryDtype, Searcher
+from biometrics.matcher import GalleryDtype, Searcher
+from biometrics.matcher.codes import preferred_layout
 
 # Takes argv[1] bytes of anonymous memory, says so, and holds them until its stdin has a line.
 _HOLDER = """
@@ -52,18 +53,6 @@ def available_bytes() -> int:
         if line.startswith("MemAvailable:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError("no MemAvailable in /proc/meminfo")
-
-
-def build(path: Path, n: int, seed: int) -> Gallery:
-    gallery = Gallery.create(path, 128, GalleryDtype.FLOAT16, id_bytes=12)
-    rng = np.random.default_rng(seed)
-    for start in range(0, n, CHUNK):
-        rows = min(CHUNK, n - start)
-        gallery.add([f"r{i}" for i in range(start, start + rows)], unit_vectors(rng, rows))
-        print(f"\r{path.name}: {start + rows:,} / {n:,}", end="", file=sys.stderr)
-    print(file=sys.stderr)
-    settle(gallery)
-    return gallery
 
 
 def timed_search(searcher: Searcher, query: np.ndarray) -> dict[str, float]:
@@ -92,8 +81,13 @@ def main(argv: list[str] | None = None) -> int:
 
     queries = unit_vectors(np.random.default_rng(9), 64)
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        plain = build(Path(tmp) / "unlocked", args.templates, 1)
-        locked = build(Path(tmp) / "locked", args.templates, 2)
+        layout = preferred_layout()
+        plain = build_gallery(
+            Path(tmp) / "unlocked", args.templates, 1, layout, GalleryDtype.FLOAT16
+        )
+        locked = build_gallery(
+            Path(tmp) / "locked", args.templates, 2, layout, GalleryDtype.FLOAT16
+        )
         locked_bytes = locked.lock_memory()
         searchers = {"unlocked": Searcher(plain, threads=2), "locked": Searcher(locked, threads=2)}
         hot: dict[str, float] = {}

@@ -1,7 +1,7 @@
 """Runs Python code (argv[1]) in a process the kernel refuses memory locks beyond 64 KiB:
 CAP_IPC_LOCK dropped (where it runs as root) and RLIMIT_MEMLOCK set to 64 KiB. The code gets
 `sys.argv[2:]` as `args` and `locked_kib()`, this process's locked memory as the kernel counts
-it. For the tests of `Gallery.lock_memory`'s refusals."""
+it. For the tests of `Gallery.lock_memory`'s refusals, which also take the helpers below."""
 
 from __future__ import annotations
 
@@ -40,10 +40,23 @@ def refuse_locks() -> None:
 
 
 def locked_kib() -> int:
+    """This process's locked memory, as the kernel counts it (kB)."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmLck:"):
             return int(line.split()[1])
     raise RuntimeError("no VmLck in /proc/self/status")
+
+
+def mapped_files(gallery: Path) -> list[Path]:
+    """The files a gallery maps (all but its header)."""
+    return [f for f in gallery.iterdir() if f.name != "gallery.json"]
+
+
+def files_kib(gallery: Path) -> int:
+    """The kernel's count of a gallery's files' pages when locked (each file's last page
+    whole), in kB."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    return sum(-(-f.stat().st_size // page) * page for f in mapped_files(gallery)) // 1024
 
 
 def run_refused(code: str, *args: str) -> subprocess.CompletedProcess[str]:

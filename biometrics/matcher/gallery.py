@@ -356,7 +356,7 @@ class Gallery:
     def flush(self) -> None:
         """Write mapped pages to disk (msync); the header is rewritten on every change."""
         with self._lock:
-            for array in (self._vectors, self._norms, self._ids, self._codes, self._terms):
+            for array in self._mapped():
                 if isinstance(array, np.memmap):
                     array.flush()
 

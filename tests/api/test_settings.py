@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
-from memlock_refused import locked_kib, run_refused
+from memlock_refused import files_kib, locked_kib, run_refused
 from pydantic import ValidationError
 
 from api.cli import main
@@ -194,9 +194,7 @@ def test_the_gallery_lock_reaches_each_workers_face_gallery(
     before = locked_kib()
     hits = faces.search(rows[:1], threshold=0.6, k=1)
     assert hits[0][0].id == "w0"
-    files = [f for f in settings.gallery_path.iterdir() if f.suffix == ".bin"]
-    page = os.sysconf("SC_PAGE_SIZE")
-    assert locked_kib() - before == sum(-(-f.stat().st_size // page) * page for f in files) // 1024
+    assert locked_kib() - before == files_kib(settings.gallery_path)
     faces.close()
     assert locked_kib() == before
 

@@ -5,13 +5,12 @@ a typed error naming its limit, with nothing locked and no change lost."""
 from __future__ import annotations
 
 import json
-import os
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
-from memlock_refused import run_refused
+from memlock_refused import files_kib, locked_kib, mapped_files, run_refused
 
 from biometrics.matcher import Gallery, GalleryDtype, MemoryLockRefused, Searcher
 
@@ -19,26 +18,8 @@ DIM = 128
 BLOCK = 256  # small blocks: a few files of tens of KiB, under any default RLIMIT_MEMLOCK
 
 
-def locked_kib() -> int:
-    """This process's locked memory, as the kernel counts it (kB)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmLck:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmLck in /proc/self/status")
-
-
 def files_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in _mapped_files(path))
-
-
-def files_kib(path: Path) -> int:
-    """The kernel's count of the files' locked pages (each mapping's last page whole)."""
-    page = os.sysconf("SC_PAGE_SIZE")
-    return sum(-(-f.stat().st_size // page) * page for f in _mapped_files(path)) // 1024
-
-
-def _mapped_files(path: Path) -> list[Path]:
-    return [f for f in path.iterdir() if f.name != "gallery.json"]
+    return sum(f.stat().st_size for f in mapped_files(path))
 
 
 def vectors(rng: np.random.Generator, n: int) -> np.ndarray:
