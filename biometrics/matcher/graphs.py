@@ -148,7 +148,8 @@ def code_search_graph(
     ``lowest`` as in `search_graph`; and for each block i ``codes{i}`` (dim, C_i) int8,
     ``scales{i}`` (C_i,) float32 (s of each template) and ``neg_half_sq_norms{i}`` (C_i,)
     float32 (-|g|^2/2; -inf for padding). Outputs as `search_graph`, of the approximate scores
-    ``t*s*(n.c) - |g|^2/2``.
+    ``t*s*(n.c) - |g|^2/2``, except that a `single` graph returns the templates that may
+    belong in the run's top ``member_k`` (see `_one_query_candidates`).
 
     `single` (B = 1) takes ONNX Runtime's int8 matrix-vector product without a zero point,
     which streams the codes (~9 ns a 128-byte template on one Zen 4 core, against ~30 ns with
@@ -366,8 +367,9 @@ def _best_groups_model(
     joined: bool = False,
     transposed: bool = False,
 ) -> onnx.ModelProto:
-    """Append to a graph that leaves ``all_scores{i}`` (B, C_i) per block the selection (of
-    the blocks' scores joined into one row first when `joined`: for B = 1).
+    """Append to a graph that leaves ``all_scores{i}`` (B, C_i) per block the selection, or,
+    when `joined` (B = 1), the blocks' scores joined into one row and the templates of
+    `_one_query_candidates` (input ``member_k`` as well, output ``candidates`` alone).
 
     Per block, the maxima of consecutive groups of `group` templates; over all blocks, the
     ``k`` best groups: outputs ``scores`` (B, k) (their maxima, descending), ``groups`` (B, k)
@@ -442,10 +444,12 @@ def _best_groups_model(
         )
     )
     if joined:
-        nodes += _one_query_selection(maxima[0], group)
-    else:
-        nodes += _gather_members(maxima, group, transposed)
-        nodes += _select_groups(maxima, group, transposed)
+        inputs.append(helper.make_tensor_value_info("member_k", TensorProto.INT64, [1]))
+        nodes += _one_query_candidates(maxima[0], group)
+        outputs = [helper.make_tensor_value_info("candidates", TensorProto.INT64, ["P"])]
+        return _model(helper.make_graph(nodes, name, inputs, outputs))
+    nodes += _gather_members(maxima, group, transposed)
+    nodes += _select_groups(maxima, group, transposed)
     outputs = [
         helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["B", "K"]),
         helper.make_tensor_value_info("groups", TensorProto.INT64, ["B", "K"]),
@@ -466,23 +470,52 @@ def _cut() -> list[onnx.NodeProto]:
     ]
 
 
-def _one_query_selection(maxima: str, group: int) -> list[onnx.NodeProto]:
-    """`_gather_members` and `_select_groups` for one query's joined row, ``grouped0``
-    (1, G, group) with maxima `maxima` (1, G): a group number is a row of its (G, group) view,
-    so members and selected groups are gathered by number, with none of the general nodes'
-    block offsets and bounds. The one-query graph took 24 nodes where it took 43; a run of
-    49,152 templates on one core of a 2-core Xeon (model 207) took 541 against 564 us (the
-    same outputs; in-process A/B), a search of 100k 0.976-0.994 of the time."""
+def _one_query_candidates(maxima: str, group: int) -> list[onnx.NodeProto]:
+    """The one-query graph's selection, of one query's joined row ``grouped0`` (1, G, group)
+    with maxima `maxima` (1, G): not groups but templates. ``candidates`` (P,) int64, the
+    places in the row (ascending) of every template whose approximate score reaches
+    max(the ``member_k``-th best score among the members of the ``k`` best groups -
+    ``slack``, ``lowest``).
+
+    With ``slack`` twice the run's error bound that keeps every template of the run's exact
+    top ``member_k``: those members hold ``member_k`` templates whose true scores are at least
+    their k-th best approximate score less one bound, so the run's k-th best true score is at
+    least that, and a template scoring below it by more than another bound cannot reach it.
+    A group reaches the cut when its maximum does, so only the reaching groups' members are
+    compared. A group number is a row of the (G, group) view; a template's place is its group
+    number * group + its place in the group."""
     return [
+        _constant("zero", TensorProto.INT64, [], [0]),
         _constant("one", TensorProto.INT64, [], [1]),
+        _constant("group_size", TensorProto.INT64, [], [group]),
         _constant("rows_shape", TensorProto.INT64, [2], [-1, group]),
+        _constant("member_row_shape", TensorProto.INT64, [2], [1, -1]),
         helper.make_node("Reshape", ["grouped0", "rows_shape"], ["group_rows"]),
         helper.make_node("Gather", ["group_rows", "groups"], ["members"], axis=0),
-        *_cut(),
+        helper.make_node("Reshape", ["members", "member_row_shape"], ["member_row"]),
+        helper.make_node(
+            "TopK",
+            ["member_row", "member_k"],
+            ["best_members", "best_member_places"],
+            axis=1,
+            largest=1,
+            sorted=1,
+        ),
+        helper.make_node("Sub", ["member_k", "one"], ["last"]),
+        helper.make_node("Gather", ["best_members", "last"], ["kth"], axis=1),
+        helper.make_node("Sub", ["kth", "slack"], ["kth_less_slack"]),
+        helper.make_node("Max", ["kth_less_slack", "lowest"], ["cut"]),
         helper.make_node("GreaterOrEqual", [maxima, "cut"], ["reaches"]),
         helper.make_node("NonZero", ["reaches"], ["pairs"]),
         helper.make_node("Gather", ["pairs", "one"], ["numbers"], axis=0),
         helper.make_node("Gather", ["group_rows", "numbers"], ["selected"], axis=0),
+        helper.make_node("GreaterOrEqual", ["selected", "cut"], ["within"]),
+        helper.make_node("NonZero", ["within"], ["places"]),
+        helper.make_node("Gather", ["places", "zero"], ["which"], axis=0),
+        helper.make_node("Gather", ["places", "one"], ["offsets"], axis=0),
+        helper.make_node("Gather", ["numbers", "which"], ["chosen"], axis=0),
+        helper.make_node("Mul", ["chosen", "group_size"], ["chosen_first"]),
+        helper.make_node("Add", ["chosen_first", "offsets"], ["candidates"]),
     ]
 
 

@@ -23,6 +23,13 @@ top k is the float64 reference's, whatever the data. (A gallery of near-duplicat
 more, every copy: those are re-ranked while the scan goes on, a bounded chunk at a time, so a
 search's memory does not grow with them; see _Kept.)
 
+A one-query scan on the CPU takes that a step further inside each run (`_scan_one`): the graph
+returns the templates themselves whose score reaches the run's k-th best member score less
+twice its bound, and the thread that ran the run re-ranks them in float64 at once, while the
+other threads still scan, and merges them into the k nearest so far (`_Nearest`). The run's
+own top k is among them, so the gallery's top k is among every run's; the k-th nearest so far
+is a score the top k reaches, by which the runs started later prune.
+
 On the CUDA provider every block is copied to the device once (an OrtValue per block, refreshed
 only when the gallery changes that block) and bound with IOBinding; a search moves only the
 queries to the device and the (B, k) winners back.
@@ -108,10 +115,6 @@ RERANK_MEMBERS = 16384
 # 24.7 s with 4,096 (7.6 s, 0.17M). Not for the final re-rank: there 4,096 took 1.065 of the
 # time of 16,384 at B = 1,024 over 100k templates (0.986 over 1M; in-process A/B).
 SCAN_RERANK_MEMBERS = 4096
-# Runs of a one-query scan whose kept members are gathered a run at a time (_Kept._remaining_one):
-# at most this many, as a gallery of one run a thread has; at 10M (153 runs) the joined pass
-# makes ~25 numpy calls where a run at a time would make ~1,000.
-ONE_QUERY_RUNS = 4
 # Templates per ONNX run (in whole gallery blocks, at least one): TopK costs ~3 us a query row
 # whatever its length, so at B = 64 runs of 16,384 templates spent ~8% of the search in TopK;
 # 65,536 spend 2%.
@@ -282,14 +285,18 @@ class Searcher:
         if threshold is not None:
             sq = np.square(q.astype(np.float64)).sum(axis=1)
             floor = 0.5 * (sq - threshold**2) - 1e-9 * (sq + threshold**2 + 1.0)
+        if kind == "single":
+            assert coded is not None
+            return self._hits_one(self._scan_one(q, coded, plan.runs, k, bounds, floor), threshold)
         kept = _Kept(self, q, k, plan.firsts, bounds.T)
-        reach = self._scan(q, coded, kind, plan.runs, k, bounds, floor, kept)
+        reach = self._scan(q, coded, plan.runs, k, bounds, floor, kept)
         # T: the k-th best lower bound among the members of every run's k best groups (or
         # the floor). The templates that may belong in the top k: the members, of the groups
         # each run selected, whose own upper bound reaches T.
         rows, slots = kept.remaining(reach)
         if len(q) == 1 and kept.settled is None and len(slots) <= _direct(k, 1):
-            best = self._nearest_one(q, slots, k)
+            slots, distances = self._nearest_one(q, slots, k)
+            best = np.zeros(len(slots), np.intp), slots, distances
         else:
             best = self._settle(q, rows, slots, k, kept.settled, shared=True)
         return self._hits(len(q), best, threshold)
@@ -445,7 +452,6 @@ class Searcher:
         self,
         q: npt.NDArray[np.float32],
         coded: QueryCodes | None,
-        kind: str,
         runs: list[_Run],
         k: int,
         bounds: npt.NDArray[np.float64],
@@ -469,26 +475,67 @@ class Searcher:
             self._run_resident(q, runs, feeds, reach, kept, self._device)
             return reach
         assert coded is not None
-        queries = coded.columns() if self._rows else coded.codes
-        common = {"queries": queries, "scale": np.array(coded.scale, np.float32)}
-        if kind == "single":
-            segments = []
-            for run, feed in zip(runs, feeds, strict=True):
-                count, stacked = self._stacked_feed(run)
-                feed.update(stacked)
-                segments.append(count)
-        else:
-            for run, feed in zip(runs, feeds, strict=True):
-                feed.update(run.feed)
-            segments = [len(run.blocks) for run in runs]
-        for feed in feeds:
+        common = self._query_feed(coded)
+        for run, feed in zip(runs, feeds, strict=True):
+            feed.update(run.feed)
             feed.update(common)
         # Made here, not by two workers at once.
-        sessions = [self._session(kind, count) for count in segments]
-        scan = self._run_cpu(sessions, feeds, [run.templates for run in runs], reach, kept)
-        if kind == "single" and scan is not None and len(runs) == self.threads:
-            self._balance.observe(scan)
+        sessions = [self._session("batch", len(run.blocks)) for run in runs]
+        self._run_cpu(sessions, feeds, reach, kept)
         return reach
+
+    def _scan_one(
+        self,
+        q: npt.NDArray[np.float32],
+        coded: QueryCodes,
+        runs: list[_Run],
+        k: int,
+        bounds: npt.NDArray[np.float64],
+        floor: npt.NDArray[np.float64],
+    ) -> list[tuple[float, int]]:
+        """A one-query search on the CPU: each run's graph returns the templates that may
+        belong in its top k (`graphs._one_query_candidates`), and the thread that ran it
+        re-ranks them in float64 at once and merges them into the k nearest so far
+        (`_Nearest`), whose k-th best score every run started later prunes by. The k nearest
+        of every run's candidates are the gallery's. Returns them as (distance, slot) pairs,
+        nearest first."""
+        margin = bounds[0] * SLACK_MARGIN  # (runs,)
+        slack = _float32_up(2.0 * margin).reshape(-1, 1, 1)
+        nearest = _Nearest(self, q, k, float(floor[0]), margin)
+        common = self._query_feed(coded)
+        feeds, sessions = [], []
+        for r, run in enumerate(runs):
+            count, stacked = self._stacked_feed(run)
+            groups = min(k, -(-run.templates // self.group))
+            feeds.append(
+                {
+                    **stacked,
+                    **common,
+                    "k": np.array([groups], np.int64),
+                    "member_k": np.array([min(k, groups * self.group)], np.int64),
+                    "slack": slack[r],
+                }
+            )
+            # Made here, not by two workers at once.
+            sessions.append(self._session("single", count))
+        lock = threading.Lock()
+
+        def claim(index: int) -> None:
+            feeds[index]["lowest"] = nearest.lowest(index)
+
+        def step(index: int) -> None:
+            (candidates,) = sessions[index].run(None, feeds[index])
+            nearest.add(candidates + runs[index].blocks[0].first_slot, lock)
+
+        scan = self._on_threads(len(runs), step, lock, claim, [run.templates for run in runs])
+        if scan is not None and len(runs) == self.threads:
+            self._balance.observe(scan)
+        return nearest.best
+
+    def _query_feed(self, coded: QueryCodes) -> dict[str, Any]:
+        """The query codes and their scale, as every run of a CPU scan takes them."""
+        queries = coded.columns() if self._rows else coded.codes
+        return {"queries": queries, "scale": np.array(coded.scale, np.float32)}
 
     def _stacked_feed(self, run: _Run) -> tuple[int, dict[str, Any]]:
         """A run's number of stacks and inputs for the one-query graph: its full blocks as one
@@ -527,14 +574,12 @@ class Searcher:
         self,
         sessions: list[Any],
         feeds: list[dict[str, Any]],
-        templates: list[int],
         reach: _RunningReach,
         kept: _Kept,
-    ) -> Round | None:
+    ) -> None:
         """Runs the sessions on the calling thread and the crew's, runs taken in order. Each
         run's ``lowest`` input is set as it starts from the reach of the runs done so far;
-        each finished run's outputs go to the reach and to `kept`. Returns when each thread
-        finished and the `templates` of the runs it took (None without helpers)."""
+        each finished run's outputs go to the reach and to `kept`."""
         lock = threading.Lock()
 
         def claim(index: int) -> None:
@@ -543,7 +588,7 @@ class Searcher:
         def step(index: int) -> None:
             kept.add(index, sessions[index].run(None, feeds[index]), reach, lock)
 
-        return self._on_threads(len(feeds), step, lock, claim, templates)
+        self._on_threads(len(feeds), step, lock, claim)
 
     def _on_threads(
         self,
@@ -732,6 +777,13 @@ class Searcher:
         ends = np.cumsum(np.bincount(rows, minlength=queries)).tolist()
         return [hits[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
+    def _hits_one(self, best: list[tuple[float, int]], threshold: float | None) -> list[list[Hit]]:
+        """`_hits` of one query's (distance, slot) pairs, nearest first."""
+        if threshold is not None:
+            best = [(distance, slot) for distance, slot in best if distance <= threshold]
+        ids = self.gallery.ids_at(np.array([slot for _, slot in best], np.int64))
+        return [[Hit(i, distance) for i, (distance, _) in zip(ids, best, strict=True)]]
+
     def _nearest(
         self,
         q: npt.NDArray[np.float32],
@@ -754,18 +806,18 @@ class Searcher:
 
     def _nearest_one(
         self, q: npt.NDArray[np.float32], slots: npt.NDArray[np.int64], k: int
-    ) -> _Best:
-        """`_settle` of one query's kept templates, few enough to re-rank straight away in
-        float64 (see `_direct`): the same distances and order (ties to the lower slot) in a
-        third of the numpy calls. After a scan the caches are cold and each call costs several
-        microseconds. A one-query search of 100k templates took 0.950-0.958 of the time it
-        took through `_settle` (float16, three in-process A/Bs on a 2-core Xeon, model 207),
-        0.956 (float32) and 0.972 (float16, ROWS)."""
-        stored = self.gallery.stored_at(slots)
-        diff = stored.astype(np.float64) - q.astype(np.float64)
-        distances = np.sqrt(np.square(diff).sum(axis=1))
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """The k nearest of a few templates to one query (1, dim), by float64 distance, ties
+        to the lower slot: (slots, distances), nearest first. What `_settle` gives for so few
+        (see `_direct`), in a third of its numpy calls: after a scan the caches are cold and
+        each call costs several microseconds (45 templates: 48 us after a run, 16 us warm, on
+        a 2-core Xeon, model 167)."""
+        diff = self.gallery.stored_at(slots).astype(np.float64)
+        diff -= q[0].astype(np.float64)
+        np.square(diff, out=diff)
+        distances = np.sqrt(diff.sum(axis=1))
         order = np.lexsort((slots, distances))[:k]
-        return np.zeros(len(order), np.intp), slots[order], distances[order]
+        return slots[order], distances[order]
 
 
 def _direct(k: int, queries: int) -> int:
@@ -841,6 +893,64 @@ class _RunningReach:
         self.best = np.sort(merged, axis=1)[:, : -self.k - 1 : -1]  # the k largest, descending
 
 
+class _Nearest:
+    """A one-query scan's k nearest templates so far, exact, as its runs finish (see
+    Searcher._scan_one), and the score they reach, by which a run started later prunes.
+
+    Each run's candidates (a few dozen) are re-ranked by the thread that ran it
+    (`Searcher._nearest_one`), while the other threads scan, so the last thread to finish
+    re-ranks only its own run's. The k best are kept as Python (distance, slot) pairs, which
+    order ties to the lower slot. A gallery of near-duplicates gives a run up to all of its
+    templates as candidates; those are re-ranked a bounded chunk at a time
+    (`Searcher._settle`).
+    """
+
+    def __init__(
+        self,
+        searcher: Searcher,
+        q: npt.NDArray[np.float32],
+        k: int,
+        floor: float,
+        margin: npt.NDArray[np.float64],
+    ) -> None:
+        self.searcher = searcher
+        self.q = q  # (1, dim)
+        self.k = k
+        self.margin = margin  # (runs,) each run's widened error bound
+        self.square = float(np.square(q.astype(np.float64)).sum())
+        self.best: list[tuple[float, int]] = []  # (distance, slot), nearest first
+        # The least score of a hit (the floor), or of the k-th nearest so far, less rounding.
+        self.reached = floor
+
+    def lowest(self, run: int) -> npt.NDArray[np.float32]:
+        """(1, 1) the run's ``lowest`` input: what the top k reaches so far, less its bound."""
+        return _float32_down(np.array([[self.reached - self.margin[run]]]))
+
+    def add(self, slots: npt.NDArray[np.int64], lock: threading.Lock) -> None:
+        """Re-ranks a finished run's candidates (gallery slots, ascending) and merges them in."""
+        gallery = self.searcher.gallery
+        if len(slots) == 0:
+            return
+        if slots[-1] >= len(gallery):
+            slots = slots[slots < len(gallery)]  # not the last block's padding
+        if len(slots) <= _direct(self.k, 1):
+            slots, distances = self.searcher._nearest_one(self.q, slots, self.k)
+        else:
+            rows = np.zeros(len(slots), np.intp)
+            chunk = min(RERANK_MEMBERS, SCAN_RERANK_MEMBERS)
+            _, slots, distances = self.searcher._settle(
+                self.q, rows, slots, self.k, None, members=chunk
+            )
+        part = list(zip(distances.tolist(), slots.tolist(), strict=True))
+        with lock:
+            self.best = sorted(self.best + part)[: self.k]
+            if len(self.best) == self.k:
+                # Score q.g - |g|^2/2 = (|q|^2 - d^2) / 2, less its float64 rounding.
+                square, distance = self.square, self.best[-1][0] ** 2
+                score = 0.5 * (square - distance) - 1e-9 * (square + distance + 1.0)
+                self.reached = max(self.reached, score)
+
+
 class _Kept:
     """The members of the groups a scan's runs selected, held as the runs finish.
 
@@ -893,26 +1003,6 @@ class _Kept:
         if taken is not None:
             self._settle(*taken)
 
-    def _remaining_one(
-        self, reached: np.float64
-    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:
-        """`remaining` of one query's few runs, a run at a time: without the joined arrays and
-        per-member run and query lookups, 18 numpy calls for two runs where the joined pass
-        took 27 (see ONE_QUERY_RUNS). `reached` stays a float64 scalar, so the float32 scores
-        are compared in float64 as the joined pass compares them."""
-        group = self.searcher.group
-        parts = []
-        for run, pairs, selected in self.held:
-            within, offsets = np.divmod(
-                np.flatnonzero(selected >= reached - self.bounds[run, 0]), group
-            )
-            parts.append(pairs[1, within] * group + offsets + self.firsts[run])
-        self.held, self.size = [], 0
-        slots = np.concatenate(parts)
-        # Not the last block's padding (kept, at -inf, when fewer than k templates exist).
-        slots = slots[slots < len(self.searcher.gallery)]
-        return np.zeros(len(slots), np.intp), slots
-
     def _settle(self, rows: npt.NDArray[np.intp], slots: npt.NDArray[np.int64]) -> None:
         """Re-ranks members `add` took and merges their k best per query into `settled`.
         Thread-safe, and run outside the scan's lock: for a gallery of copies it takes
@@ -933,8 +1023,6 @@ class _Kept:
             return np.empty(0, np.intp), np.empty(0, np.int64)
         group = self.searcher.group
         reached = reach.reached()
-        if len(self.q) == 1 and len(self.held) <= ONE_QUERY_RUNS:
-            return self._remaining_one(reached[0])
         query, number = np.concatenate([pairs for _, pairs, _ in self.held], axis=1)
         selected = np.concatenate([scores for _, _, scores in self.held])
         counts = [pairs.shape[1] for _, pairs, _ in self.held]

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from onnx import TensorProto, helper
 
 from biometrics.matcher.codes import (
     NARROW,
@@ -29,7 +30,9 @@ from biometrics.matcher.vectors import MAX_ABS_VALUE
 def approximate_scores(
     templates: np.ndarray, queries: np.ndarray, *, single: bool, query_range: QueryRange = WIDE
 ) -> np.ndarray:
-    """(B, n) approximate scores from the scan graph itself (group 1, k = n: every score)."""
+    """(B, n) approximate scores from the scan graph itself (group 1, k = n: every score; the
+    one-query graph's joined row of scores, made an output here, as its own outputs are the
+    templates it selects)."""
     codes, terms = encode_templates(templates)
     coded = encode_queries(queries, query_range)
     graph = code_search_graph(
@@ -39,6 +42,9 @@ def approximate_scores(
         single=single,
         query_zero_point=query_range.zero_point,
     )
+    if single:
+        row = helper.make_tensor_value_info("all_scores0", TensorProto.FLOAT, [1, len(templates)])
+        graph.graph.output.append(row)
     session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
     feed = {
         "queries": coded.codes,
@@ -58,7 +64,11 @@ def approximate_scores(
         columns = {
             "codes0": columns["codes0"][None],
             **{name: terms[row][None, None] for name, row in rows.items()},
+            "member_k": np.array([len(templates)], np.int64),
         }
+        feed.update(columns)
+        (joined,) = session.run(["all_scores0"], feed)
+        return joined.astype(np.float64)
     feed.update(columns)
     values, order = session.run(["scores", "groups"], feed)
     scores = np.empty_like(values, dtype=np.float64)

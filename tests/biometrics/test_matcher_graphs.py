@@ -1,6 +1,7 @@
 """The search graphs' selection outputs: the best groups over several blocks of any width, the
 scores of those groups' members, and every group within the slack of the k-th best (or above the
-lowest score asked for), which the search keeps or drops one template at a time."""
+lowest score asked for), which the search keeps or drops one template at a time; and the one-query
+graph's candidates, the templates themselves."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import onnxruntime as ort
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from biometrics.matcher.graphs import search_graph
+from biometrics.matcher.graphs import code_search_graph, search_graph
 
 
 @settings(max_examples=60, deadline=None)
@@ -61,3 +62,60 @@ def test_selection_outputs_are_the_best_groups_and_those_within_the_slack(
     order = np.lexsort((pairs[1], pairs[0]))
     np.testing.assert_array_equal(pairs[:, order], expected_pairs)
     np.testing.assert_array_equal(selected[order], grouped[expected_pairs[0], expected_pairs[1]])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    group=st.sampled_from([1, 2, 4, 32]),
+    stacked=st.integers(1, 3),
+    width=st.integers(1, 3),
+    data=st.data(),
+)
+def test_one_query_candidates_reach_the_kth_best_member_less_the_slack(
+    group: int, stacked: int, width: int, data: st.DataObject
+) -> None:
+    """The one-query graph over a stack of blocks returns, ascending, every template whose
+    approximate score reaches max(the member_k-th best score among the members of the k best
+    groups - slack, lowest), and no other."""
+    dim = 6
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    columns = width * group
+    groups = stacked * width
+    # Small integers: the graph's float32 steps are exact, so ties are exact too.
+    codes = rng.integers(-3, 4, (stacked, dim, columns)).astype(np.int8)
+    zero_sums = rng.integers(-4, 5, (stacked, 1, columns)).astype(np.float32)
+    scales = rng.integers(1, 3, (stacked, 1, columns)).astype(np.float32)
+    halves = rng.integers(-6, 1, (stacked, 1, columns)).astype(np.float32)
+    if data.draw(st.booleans()):
+        halves[-1, 0, -data.draw(st.integers(1, columns)) :] = -np.inf  # padding
+    queries = rng.integers(0, 6, (1, dim)).astype(np.uint8)
+    k = data.draw(st.integers(1, 2 * groups * group))
+    best_groups = min(k, groups)
+    member_k = min(k, best_groups * group)
+    slack = float(data.draw(st.integers(0, 30)))
+    lowest = data.draw(st.sampled_from([-np.inf, -20.0, 0.0, 5.0]))
+    graph = code_search_graph(dim, blocks=1, group=group, single=True)
+    session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    (candidates,) = session.run(
+        None,
+        {
+            "queries": queries,
+            "scale": np.array(1.0, np.float32),
+            "codes0": codes,
+            "scales0": scales,
+            "zero_sums0": zero_sums,
+            "neg_half_sq_norms0": halves,
+            "k": np.array([best_groups], np.int64),
+            "member_k": np.array([member_k], np.int64),
+            "slack": np.array([[slack]], np.float32),
+            "lowest": np.array([[lowest]], np.float32),
+        },
+    )
+
+    products = np.einsum("d,ndc->nc", queries[0].astype(np.int64), codes.astype(np.int64))
+    scores = ((products - zero_sums[:, 0]) * scales[:, 0] + halves[:, 0]).reshape(-1)
+    grouped = scores.reshape(-1, group)
+    chosen = np.argsort(-grouped.max(axis=1), kind="stable")[:best_groups]
+    kth = np.sort(grouped[chosen].reshape(-1))[::-1][member_k - 1]
+    cut = max(kth - slack, lowest)
+    np.testing.assert_array_equal(candidates, np.flatnonzero(scores >= cut))
