@@ -492,6 +492,10 @@ def test_resident_iobinding_path_on_the_cpu_device(tmp_path: Path, dtype: Galler
         resident = Searcher(gallery)
         resident._device = ("cpu", 0)
         assert resident.search(queries, k=6) == host.search(queries, k=6)
+        # One query: the host re-ranks each run's candidates as the run ends, the resident
+        # path the kept members after the scan.
+        for query in queries:
+            assert resident.search(query[None], k=6) == host.search(query[None], k=6)
         gallery.add(["x"], queries[:1])
         gallery.replace(["g3"], queries[1:2])
         gallery.remove(["g0", "g44"])
