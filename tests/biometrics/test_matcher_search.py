@@ -28,7 +28,7 @@ from biometrics.matcher import (
     Searcher,
 )
 from biometrics.matcher.crew import Balance
-from biometrics.matcher.search import _cuts
+from biometrics.matcher.search import _cuts, _Nearest
 
 DIM = 128
 
@@ -247,6 +247,7 @@ def test_many_runs_prune_by_the_reach_of_finished_runs(
     held=st.sampled_from([1, 40, 1 << 22]),
     threshold=st.sampled_from([None, 0.0, 2.0, 3.0]),
     threads=st.sampled_from([1, 2]),
+    direct=st.booleans(),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_kept_templates_reranked_a_chunk_at_a_time_match_the_reference(
@@ -258,12 +259,14 @@ def test_kept_templates_reranked_a_chunk_at_a_time_match_the_reference(
     held: int,
     threshold: float | None,
     threads: int,
+    direct: bool,
     seed: int,
 ) -> None:
     """Chunks of a few kept templates, their k best carried into the next, and settled while
     the runs (of 16) go on once more than `held` members are held (with two threads, by
     whichever worker handed them out, beside the other): exact ties split across chunks and
-    runs still go to the lower slot."""
+    runs still go to the lower slot. Without `direct`, every re-rank takes the chunked path
+    with its float32 check, as a one-query run's many candidates (near-duplicates) do."""
     values, queries = small_integers(seed, n, b)
     expected = within(reference(values, queries, k), threshold)
     with (
@@ -271,8 +274,12 @@ def test_kept_templates_reranked_a_chunk_at_a_time_match_the_reference(
         _gallery(tmp_path_factory.mktemp("g") / "g", values, block=16) as gallery,
     ):
         patch.setattr("biometrics.matcher.search.RERANK_MEMBERS", chunk)
+        patch.setattr("biometrics.matcher.search.SCAN_RERANK_MEMBERS", chunk)
         patch.setattr("biometrics.matcher.search.KEPT_MEMBERS", held)
         patch.setattr("biometrics.matcher.search.RUN_TEMPLATES", 16)
+        if not direct:
+            patch.setattr("biometrics.matcher.search.DIRECT_MEMBERS", 0)
+            patch.setattr("biometrics.matcher.search.DIRECT_FLOOR", 0)
         hits = Searcher(gallery, threads=threads).search(queries, k=k, threshold=threshold)
         assert_same(hits, expected, gallery.ids)
 
@@ -352,6 +359,33 @@ def test_a_scan_of_copies_holds_a_bounded_number_of_members(tmp_path: Path, thre
     # Each worker settles what it handed out while the others scan: one chunk's temporaries
     # a worker (12.7-12.8 MiB measured with one thread, 25.3-25.5 MiB with two).
     assert peaks[1] < threads * 16 * 2**20, [p / 2**20 for p in peaks]
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_the_nearest_so_far_take_ties_to_the_lower_slot_whichever_run_ends_first(
+    tmp_path: Path, direct: bool
+) -> None:
+    """A one-query scan merges each run's re-ranked candidates as the run ends, in whatever
+    order the threads finish: copies of one template in two runs still come back lower slot
+    first, and the k-th nearest gives the score the later runs prune by (straight float64
+    re-rank, or with `direct` off the chunked one)."""
+    values, _ = small_integers(3, 12, 1)
+    values[[1, 5, 9]] = values[0] + 3  # three copies, away from the others (|v| <= 2)
+    query = (values[1] + 0.25).astype(np.float32)[None]
+    with pytest.MonkeyPatch.context() as patch, _gallery(tmp_path / "g", values) as gallery:
+        if not direct:
+            patch.setattr("biometrics.matcher.search.DIRECT_MEMBERS", 0)
+            patch.setattr("biometrics.matcher.search.DIRECT_FLOOR", 0)
+        nearest = _Nearest(Searcher(gallery, threads=1), query, 2, -np.inf, np.zeros(2))
+        lock = threading.Lock()
+        nearest.add(np.array([5, 6, 9], np.int64), lock)  # the later run, merged first
+        assert [slot for _, slot in nearest.best] == [5, 9]
+        nearest.add(np.array([0, 1, 2], np.int64), lock)
+        expected = reference(values, query, 2)[0]
+        assert [slot for _, slot in nearest.best] == [i for i, _ in expected] == [1, 5]
+        distance = expected[1][1]
+        score = 0.5 * (float(np.square(query.astype(np.float64)).sum()) - distance**2)
+        assert score - 1e-5 * abs(score) < nearest.lowest(0)[0, 0] <= score  # float32, down
 
 
 def test_float16_gallery_ranks_its_stored_values_exactly(tmp_path: Path) -> None:
