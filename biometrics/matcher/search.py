@@ -21,12 +21,12 @@ true float64 Euclidean distances (not the cancellation-prone |q|^2+|g|^2-2q.g), 
 float64 distances) to the lower gallery slot, as a stable sort of the distances would. So the
 top k is the float64 reference's, whatever the data. (A gallery of near-duplicates keeps many
 more, every copy: those are re-ranked while the scan goes on, a bounded chunk at a time, so a
-search's memory does not grow with them; see _Kept.)
+search's memory does not grow with them; see rerank.)
 
 A one-query scan on the CPU takes that a step further inside each run (`_scan_one`): the graph
 returns the templates themselves whose score reaches the run's k-th best member score less
 twice its bound, and the thread that ran the run re-ranks them in float64 at once, while the
-other threads still scan, and merges them into the k nearest so far (`_Nearest`). The run's
+other threads still scan, and merges them into the k nearest so far (`rerank.Nearest`). The run's
 own top k is among them, so the gallery's top k is among every run's; the k-th nearest so far
 is a score the top k reaches, by which the runs started later prune.
 
@@ -71,7 +71,17 @@ from biometrics.matcher.errors import EmptyGallery, InvalidArgument
 from biometrics.matcher.gallery import Block, Gallery, GalleryDtype
 from biometrics.matcher.graphs import code_search_graph, search_graph
 from biometrics.matcher.kernel import host_query_range
-from biometrics.matcher.vectors import as_vectors, check_threshold, stored_as_float32
+from biometrics.matcher.rerank import (
+    Best,
+    Kept,
+    Nearest,
+    Reranker,
+    RunningReach,
+    Threads,
+    direct,
+    float32_up,
+)
+from biometrics.matcher.vectors import as_vectors, check_threshold
 
 # A run's selection keeps every group within 2 * its error bound of its k-th best group (see
 # graphs._best_groups_model), the bound widened by this factor: the float32 subtraction in the
@@ -90,31 +100,6 @@ _ROWS_SINGLE_TERMS = {"scales": SCALE, "neg_half_sq_norms": NEG_HALF_SQ_NORM}
 GROUP = 32
 # Queries per graph run: bounds the (B, C) score temporary.
 MAX_RUN_QUERIES = 1024
-# Queries re-ranked together: bounds the gathered members.
-RERANK_QUERIES = 128
-# Kept templates re-ranked in float64 straight away: up to DIRECT_MEMBERS a query per k, or
-# DIRECT_FLOOR in all. Beyond that a float32 prefilter pays for itself: at B = 64 and 100k
-# templates a query keeps ~60, of which the prefilter passes ~10; a one-query search keeps
-# ~50, where the prefilter cost more than float64 on all of them.
-DIRECT_MEMBERS = 2
-DIRECT_FLOOR = 256
-# Members (of selected groups) a scan holds before it settles them (see _Kept): ~20 MB of
-# float32 scores with their groups' (query, group number) pairs, plus the selection of the run
-# that went past it (a run's own is at most B x 65,536 members).
-KEPT_MEMBERS = 1 << 22
-# Kept templates re-ranked at a time (16 MiB of float64 differences at d = 128): a gallery of
-# near-duplicates keeps every copy within the error bound, a million of them for one query of
-# 10M identical templates; each chunk's exact k best are carried into the next. glibc maps
-# every block over 32 MiB afresh, so chunks of 65,536 (64 MiB differences) page-faulted
-# through each one: 64 queries against 200,000 copies took 14.4-15.7 s (7.1-7.3 s of it in the
-# kernel, 0.8M minor faults), and 7.2-9.3 s in chunks of 16,384 (0.5-1.5 s, 41k faults).
-RERANK_MEMBERS = 16384
-# The same while the scan goes on (see _Kept._settle), where a worker settles beside the others:
-# there 16,384 page-faulted again, in the workers' own malloc arenas. 64 queries against 1M
-# copies took 39.0-40.3 s with 8,192 or 16,384 (18-19 s in the kernel, 3-4M minor faults) and
-# 24.7 s with 4,096 (7.6 s, 0.17M). Not for the final re-rank: there 4,096 took 1.065 of the
-# time of 16,384 at B = 1,024 over 100k templates (0.986 over 1M; in-process A/B).
-SCAN_RERANK_MEMBERS = 4096
 # Templates per ONNX run (in whole gallery blocks, at least one): TopK costs ~3 us a query row
 # whatever its length, so at B = 64 runs of 16,384 templates spent ~8% of the search in TopK;
 # 65,536 spend 2%.
@@ -231,6 +216,7 @@ class Searcher:
         self._plans: dict[int | None, _Plan] = {}
         self._crew: Crew | None = None
         self._balance = Balance()
+        self._rerank = Reranker(gallery)
 
     def close(self) -> None:
         """Stop the worker threads and drop device copies (the gallery stays open)."""
@@ -288,17 +274,18 @@ class Searcher:
         if kind == "single":
             assert coded is not None
             return self._hits_one(self._scan_one(q, coded, plan.runs, k, bounds, floor), threshold)
-        kept = _Kept(self, q, k, plan.firsts, bounds.T)
+        kept = Kept(self._rerank, self.group, q, k, plan.firsts, bounds.T)
         reach = self._scan(q, coded, plan.runs, k, bounds, floor, kept)
         # T: the k-th best lower bound among the members of every run's k best groups (or
         # the floor). The templates that may belong in the top k: the members, of the groups
         # each run selected, whose own upper bound reaches T.
         rows, slots = kept.remaining(reach)
-        if len(q) == 1 and kept.settled is None and len(slots) <= _direct(k, 1):
-            slots, distances = self._nearest_one(q, slots, k)
+        if len(q) == 1 and kept.settled is None and len(slots) <= direct(k, 1):
+            slots, distances = self._rerank.nearest_one(q, slots, k)
             best = np.zeros(len(slots), np.intp), slots, distances
         else:
-            best = self._settle(q, rows, slots, k, kept.settled, shared=True)
+            threads = Threads(self.threads, self._on_threads)
+            best = self._rerank.settle(q, rows, slots, k, kept.settled, shared=threads)
         return self._hits(len(q), best, threshold)
 
     def _kind(self, queries: int) -> str:
@@ -456,17 +443,17 @@ class Searcher:
         k: int,
         bounds: npt.NDArray[np.float64],
         floor: npt.NDArray[np.float64],
-        kept: _Kept,
-    ) -> _RunningReach:
+        kept: Kept,
+    ) -> RunningReach:
         """Every run's selection (see graphs._best_groups_model): each run returns its k best
         groups and every group within twice its error bound of the k-th of them (and, with a
         threshold, within its bound of the floor, or of the reach of the runs done before it).
         Each run's members go to `kept` as the run finishes. Returns the reach of all runs."""
         margin = bounds.T * SLACK_MARGIN
-        reach = _RunningReach(k, floor, margin)
+        reach = RunningReach(k, floor, margin)
         # (runs, B, 1): each run's (B, 1) slack is a contiguous view. Its ``lowest`` is set as
-        # the run starts (see _RunningReach).
-        slack = _float32_up(2.0 * margin)[:, :, None]
+        # the run starts (see rerank.RunningReach).
+        slack = float32_up(2.0 * margin)[:, :, None]
         feeds = []
         for r, run in enumerate(runs):
             groups = -(-run.templates // self.group)
@@ -496,12 +483,12 @@ class Searcher:
         """A one-query search on the CPU: each run's graph returns the templates that may
         belong in its top k (`graphs._one_query_candidates`), and the thread that ran it
         re-ranks them in float64 at once and merges them into the k nearest so far
-        (`_Nearest`), whose k-th best score every run started later prunes by. The k nearest
+        (`rerank.Nearest`), whose k-th best score every run started later prunes by. The k nearest
         of every run's candidates are the gallery's. Returns them as (distance, slot) pairs,
         nearest first."""
         margin = bounds[0] * SLACK_MARGIN  # (runs,)
-        slack = _float32_up(2.0 * margin).reshape(-1, 1, 1)
-        nearest = _Nearest(self, q, k, float(floor[0]), margin)
+        slack = float32_up(2.0 * margin).reshape(-1, 1, 1)
+        nearest = Nearest(self._rerank, q, k, float(floor[0]), margin)
         common = self._query_feed(coded)
         feeds, sessions = [], []
         for r, run in enumerate(runs):
@@ -574,8 +561,8 @@ class Searcher:
         self,
         sessions: list[Any],
         feeds: list[dict[str, Any]],
-        reach: _RunningReach,
-        kept: _Kept,
+        reach: RunningReach,
+        kept: Kept,
     ) -> None:
         """Runs the sessions on the calling thread and the crew's, runs taken in order. Each
         run's ``lowest`` input is set as it starts from the reach of the runs done so far;
@@ -668,8 +655,8 @@ class Searcher:
         q: npt.NDArray[np.float32],
         runs: list[_Run],
         feeds: list[dict[str, Any]],
-        reach: _RunningReach,
-        kept: _Kept,
+        reach: RunningReach,
+        kept: Kept,
         device: tuple[str, int],
     ) -> None:
         ort = self._ort
@@ -708,61 +695,7 @@ class Searcher:
         columns_value, norms_value = cached[1]
         return columns_value, norms_value
 
-    def _settle(
-        self,
-        q: npt.NDArray[np.float32],
-        rows: npt.NDArray[np.intp],
-        slots: npt.NDArray[np.int64],
-        k: int,
-        carried: _Best | None,
-        *,
-        shared: bool = False,
-        members: int | None = None,
-    ) -> _Best:
-        """Per query: the kept templates (slots[i] kept for query rows[i], rows ascending) and
-        those `carried` from earlier, and among them the k nearest by true float64 distance,
-        ties to the lower slot (a stable sort of the distances). Taken RERANK_QUERIES queries
-        and `members` (default RERANK_MEMBERS) templates at a time, each chunk's k best per
-        query carried into the next, so memory stays bounded however many are kept.
-
-        `shared`: the worker threads, idle once the scan is over, take chunks of queries too
-        (at least one each); numpy and ONNX Runtime release the GIL in the large steps. Not
-        from inside the scan, whose workers are busy."""
-        size = RERANK_QUERIES
-        if shared:
-            size = min(size, -(-len(q) // self.threads))
-        width = members or RERANK_MEMBERS
-
-        def settled(row: int) -> _Best:
-            first, end = np.searchsorted(rows, [row, row + size])
-            part = q[row : row + size]
-            chunk = slice(first, min(first + width, end))
-            best = self._nearest(part, rows[chunk] - row, slots[chunk], k)
-            for start in range(first + width, end, width):
-                chunk = slice(start, min(start + width, end))
-                more = self._nearest(part, rows[chunk] - row, slots[chunk], k)
-                best = _first_k(*_joined(best, more), k)
-            return best[0] + row, best[1], best[2]
-
-        starts = range(0, len(q), size)
-        parts: list[_Best]
-        if shared:
-            done: dict[int, _Best] = {}
-
-            def step(index: int) -> None:
-                done[index] = settled(starts[index])
-
-            self._on_threads(len(starts), step, threading.Lock())
-            parts = [done[index] for index in range(len(starts))]
-        else:
-            parts = [settled(row) for row in starts]
-        if carried is not None:
-            parts.insert(0, carried)
-        if len(parts) == 1:
-            return parts[0]
-        return _first_k(*_joined(*parts), k)
-
-    def _hits(self, queries: int, best: _Best, threshold: float | None) -> list[list[Hit]]:
+    def _hits(self, queries: int, best: Best, threshold: float | None) -> list[list[Hit]]:
         """The settled k best of each query as hits, nearest first (within the threshold)."""
         rows, slots, distances = best
         if threshold is not None:
@@ -784,46 +717,6 @@ class Searcher:
         ids = self.gallery.ids_at(np.array([slot for _, slot in best], np.int64))
         return [[Hit(i, distance) for i, (distance, _) in zip(ids, best, strict=True)]]
 
-    def _nearest(
-        self,
-        q: npt.NDArray[np.float32],
-        rows: npt.NDArray[np.intp],
-        slots: npt.NDArray[np.int64],
-        k: int,
-    ) -> _Best:
-        """`_first_k` of the kept templates by true float64 distance. Where many are kept
-        (near-duplicate templates), they are first scored in float32, each within its rounding
-        bound, and only those whose bound reaches the k-th best lower bound go on to float64."""
-        stored, halves = self.gallery.templates_at(slots)
-        if len(slots) > _direct(k, len(q)):
-            # The float32 copy (exact) goes on to float64: numpy widens float16 a value at a time.
-            widened = stored_as_float32(stored)
-            lower, upper = _float32_bounds(q, rows, widened, halves)
-            chosen = upper >= _kth_by_query(rows, lower, len(q), k)[rows]
-            rows, slots, stored = rows[chosen], slots[chosen], widened[chosen]
-        diff = stored.astype(np.float64) - q.astype(np.float64)[rows]
-        return _first_k(rows, slots, np.sqrt(np.square(diff).sum(axis=1)), k)
-
-    def _nearest_one(
-        self, q: npt.NDArray[np.float32], slots: npt.NDArray[np.int64], k: int
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        """The k nearest of a few templates to one query (1, dim), by float64 distance, ties
-        to the lower slot: (slots, distances), nearest first. What `_settle` gives for so few
-        (see `_direct`), in a third of its numpy calls: after a scan the caches are cold and
-        each call costs several microseconds (45 templates: 48 us after a run, 16 us warm, on
-        a 2-core Xeon, model 167)."""
-        diff = self.gallery.stored_at(slots).astype(np.float64)
-        diff -= q[0].astype(np.float64)
-        np.square(diff, out=diff)
-        distances = np.sqrt(diff.sum(axis=1))
-        order = np.lexsort((slots, distances))[:k]
-        return slots[order], distances[order]
-
-
-def _direct(k: int, queries: int) -> int:
-    """Most kept templates re-ranked in float64 without the float32 check (see DIRECT_MEMBERS)."""
-    return max(DIRECT_MEMBERS * k * queries, DIRECT_FLOOR)
-
 
 def _cuts(full: int, count: int, first: int | None) -> list[int]:
     """Where `count` runs of `full` blocks start, and the end: as even as possible, or, with
@@ -835,263 +728,6 @@ def _cuts(full: int, count: int, first: int | None) -> list[int]:
     return [0, *(first + (full - first) * i // (count - 1) for i in range(count))]
 
 
-# Templates settled for a search: query rows, gallery slots and their float64 distances.
-_Best = tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], npt.NDArray[np.float64]]
-
-
-def _joined(*parts: _Best) -> _Best:
-    """Settled templates of several parts, one after another."""
-    rows, slots, distances = zip(*parts, strict=True)
-    return np.concatenate(rows), np.concatenate(slots), np.concatenate(distances)
-
-
-def _first_k(
-    rows: npt.NDArray[np.intp],
-    slots: npt.NDArray[np.int64],
-    distances: npt.NDArray[np.float64],
-    k: int,
-) -> _Best:
-    """Each query row's k nearest (by distance, then slot), ordered by row, distance, slot."""
-    order = np.lexsort((slots, distances, rows))
-    rows, slots, distances = rows[order], slots[order], distances[order]
-    starts = np.searchsorted(rows, rows, side="left")
-    first = np.arange(len(rows)) - starts < k
-    return rows[first], slots[first], distances[first]
-
-
-class _RunningReach:
-    """The k-th best lower bound found so far, per query, while a scan's runs finish.
-
-    A run's own selection keeps groups within 2 * its bound of its own k-th best, which at 10M
-    templates (153 runs) returned ~60 groups a query from every run. Any k templates' lower
-    bounds give a T that the final one is at least, so a run that starts after others finished
-    can also leave out groups more than its bound below that: ``lowest`` = max(the floor, T so
-    far) - the run's (widened) bound.
-    """
-
-    def __init__(
-        self, k: int, floor: npt.NDArray[np.float64], margin: npt.NDArray[np.float64]
-    ) -> None:
-        self.k = k
-        self.floor = floor
-        self.margin = margin  # (runs, B)
-        self.best: npt.NDArray[np.float64] = np.full((len(floor), k), -np.inf)
-
-    def reached(self) -> npt.NDArray[np.float64]:
-        """(B,) max(the floor, the k-th best lower bound so far). Once every run is added, each
-        template of the true top k within the threshold scores at least this."""
-        return np.maximum(self.floor, self.best[:, -1])
-
-    def lowest(self, run: int) -> npt.NDArray[np.float32]:
-        """(B, 1) the run's ``lowest`` input."""
-        return _float32_down(self.reached() - self.margin[run])[:, None]
-
-    def add(self, run: int, top_members: npt.NDArray[np.float32]) -> None:
-        """Counts a finished run's k best groups' members (B, k_r, group)."""
-        lower = top_members.reshape(len(self.best), -1) - self.margin[run][:, None]
-        merged = np.concatenate([self.best, lower], axis=1)
-        self.best = np.sort(merged, axis=1)[:, : -self.k - 1 : -1]  # the k largest, descending
-
-
-class _Nearest:
-    """A one-query scan's k nearest templates so far, exact, as its runs finish (see
-    Searcher._scan_one), and the score they reach, by which a run started later prunes.
-
-    Each run's candidates (a few dozen) are re-ranked by the thread that ran it
-    (`Searcher._nearest_one`), while the other threads scan, so the last thread to finish
-    re-ranks only its own run's. The k best are kept as Python (distance, slot) pairs, which
-    order ties to the lower slot. A gallery of near-duplicates gives a run up to all of its
-    templates as candidates; those are re-ranked a bounded chunk at a time
-    (`Searcher._settle`).
-    """
-
-    def __init__(
-        self,
-        searcher: Searcher,
-        q: npt.NDArray[np.float32],
-        k: int,
-        floor: float,
-        margin: npt.NDArray[np.float64],
-    ) -> None:
-        self.searcher = searcher
-        self.q = q  # (1, dim)
-        self.k = k
-        self.margin = margin  # (runs,) each run's widened error bound
-        self.square = float(np.square(q.astype(np.float64)).sum())
-        self.best: list[tuple[float, int]] = []  # (distance, slot), nearest first
-        # The least score of a hit (the floor), or of the k-th nearest so far, less rounding.
-        self.reached = floor
-
-    def lowest(self, run: int) -> npt.NDArray[np.float32]:
-        """(1, 1) the run's ``lowest`` input: what the top k reaches so far, less its bound."""
-        return _float32_down(np.array([[self.reached - self.margin[run]]]))
-
-    def add(self, slots: npt.NDArray[np.int64], lock: threading.Lock) -> None:
-        """Re-ranks a finished run's candidates (gallery slots, ascending) and merges them in."""
-        gallery = self.searcher.gallery
-        if len(slots) == 0:
-            return
-        if slots[-1] >= len(gallery):
-            slots = slots[slots < len(gallery)]  # not the last block's padding
-        if len(slots) <= _direct(self.k, 1):
-            slots, distances = self.searcher._nearest_one(self.q, slots, self.k)
-        else:
-            rows = np.zeros(len(slots), np.intp)
-            chunk = min(RERANK_MEMBERS, SCAN_RERANK_MEMBERS)
-            _, slots, distances = self.searcher._settle(
-                self.q, rows, slots, self.k, None, members=chunk
-            )
-        part = list(zip(distances.tolist(), slots.tolist(), strict=True))
-        with lock:
-            self.best = sorted(self.best + part)[: self.k]
-            if len(self.best) == self.k:
-                # Score q.g - |g|^2/2 = (|q|^2 - d^2) / 2, less its float64 rounding.
-                square, distance = self.square, self.best[-1][0] ** 2
-                score = 0.5 * (square - distance) - 1e-9 * (square + distance + 1.0)
-                self.reached = max(self.reached, score)
-
-
-class _Kept:
-    """The members of the groups a scan's runs selected, held as the runs finish.
-
-    Normally a few dozen a query are kept in the end. A gallery of near-duplicates keeps every
-    copy (each within the bound of the others), 10M for one query of 10M identical templates;
-    so once the runs' selections hold more than KEPT_MEMBERS members, those whose upper bound
-    reaches the reach so far are settled on the spot (re-ranked in float64, only each query's
-    k best carried on). The reach only grows, so a member left out then could never have
-    reached the final T. A scan then holds about KEPT_MEMBERS members whatever the gallery
-    (and each worker at most KEPT_MEMBERS more while it settles them).
-    """
-
-    def __init__(
-        self,
-        searcher: Searcher,
-        q: npt.NDArray[np.float32],
-        k: int,
-        firsts: npt.NDArray[np.int64],
-        bounds: npt.NDArray[np.float64],
-    ) -> None:
-        self.searcher = searcher
-        self.q = q
-        self.k = k
-        self.firsts = firsts  # (runs,) each run's first slot
-        self.bounds = bounds  # (runs, B) each run's error bound per query
-        # Finished runs' selections: (run, pairs (2, M), members' scores (M, group)).
-        self.held: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.float32]]] = []
-        self.size = 0
-        self.settled: _Best | None = None
-        self._merging = threading.Lock()
-
-    def add(
-        self,
-        run: int,
-        outputs: Sequence[Any],
-        reach: _RunningReach,
-        lock: contextlib.AbstractContextManager[Any],
-    ) -> None:
-        """A finished run's outputs (see graphs._best_groups_model), under the scan's `lock`:
-        its k best groups' members go to the reach, and its selection is held: ``pairs``
-        (2, M), the (query row, group number) of each selected group, and ``selected``
-        (M, group), its members' scores. Once more than KEPT_MEMBERS are held, those that can
-        still reach the top k (`remaining`) are settled after the lock is released."""
-        _, _, top_members, pairs, selected = outputs
-        with lock:
-            reach.add(run, top_members)
-            self.held.append((run, pairs, selected))
-            self.size += selected.size
-            taken = self.remaining(reach) if self.size > KEPT_MEMBERS else None
-        if taken is not None:
-            self._settle(*taken)
-
-    def _settle(self, rows: npt.NDArray[np.intp], slots: npt.NDArray[np.int64]) -> None:
-        """Re-ranks members `add` took and merges their k best per query into `settled`.
-        Thread-safe, and run outside the scan's lock: for a gallery of copies it takes
-        seconds, which under the lock left the other workers waiting (64 queries against 1M
-        copies ran on one core)."""
-        members = min(RERANK_MEMBERS, SCAN_RERANK_MEMBERS)
-        part = self.searcher._settle(self.q, rows, slots, self.k, None, members=members)
-        with self._merging:
-            if self.settled is not None:
-                part = _first_k(*_joined(self.settled, part), self.k)
-            self.settled = part
-
-    def remaining(self, reach: _RunningReach) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:
-        """The members held whose upper bound reaches the reach now (approximate score at
-        least the reach less the run's bound), as (rows, slots), rows ascending; none is held
-        afterwards. Taken KEPT_MEMBERS at a time, for the temporaries' sake."""
-        if not self.held:
-            return np.empty(0, np.intp), np.empty(0, np.int64)
-        group = self.searcher.group
-        reached = reach.reached()
-        query, number = np.concatenate([pairs for _, pairs, _ in self.held], axis=1)
-        selected = np.concatenate([scores for _, _, scores in self.held])
-        counts = [pairs.shape[1] for _, pairs, _ in self.held]
-        runs_of = np.repeat([run for run, _, _ in self.held], counts)
-        self.held, self.size = [], 0
-        step = max(1, KEPT_MEMBERS // group)
-        rows, slots = [], []
-        for start in range(0, max(len(query), 1), step):
-            part = slice(start, start + step)
-            cut = (reached[query[part]] - self.bounds[runs_of[part], query[part]])[:, None]
-            # One flat index a member (with a 2-D nonzero, 0.48 against 0.28 ms for 6,600
-            # groups): group-major, so the group and the member are quotient and remainder.
-            within, offsets = np.divmod(np.flatnonzero(selected[part] >= cut), group)
-            within += start
-            rows.append(query[within])
-            slots.append(self.firsts[runs_of[within]] + number[within] * group + offsets)
-        kept_rows, kept_slots = np.concatenate(rows), np.concatenate(slots)
-        if len(self.q) > 1:
-            order = np.argsort(kept_rows, kind="stable")
-            kept_rows, kept_slots = kept_rows[order], kept_slots[order]
-        # Not the last block's padding (kept, at -inf, when fewer than k templates exist).
-        real = kept_slots < len(self.searcher.gallery)
-        return kept_rows[real].astype(np.intp, copy=False), kept_slots[real]
-
-
 def _blocks_key(run: _Run) -> tuple[tuple[int, int, int], ...]:
     """What a run's copied inputs depend on: its blocks' index, version and width."""
     return tuple((b.index, b.version, len(b.rows)) for b in run.blocks)
-
-
-def _float32_up(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
-    """`values` in float32, rounded up: the nearest float32, one step higher (two numpy calls
-    where a test for which way it rounded took four; one step costs 6e-8 of a bound)."""
-    return np.nextafter(values.astype(np.float32), np.float32(np.inf))
-
-
-def _float32_down(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
-    """`values` in float32, rounded down: the nearest float32, one step lower."""
-    return np.nextafter(values.astype(np.float32), np.float32(-np.inf))
-
-
-def _float32_bounds(
-    q: npt.NDArray[np.float32],
-    rows: npt.NDArray[np.intp],
-    templates: npt.NDArray[np.float32],
-    halves: npt.NDArray[np.float32],
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """(m,) lower and upper bounds of the true scores q.g - |g|^2/2 of templates (m, dim),
-    template i against query rows[i]: float32 scores, each within its rounding bound."""
-    scores = np.einsum("md,md->m", templates, q[rows]).astype(np.float64) - halves
-    norms = np.sqrt(np.square(q.astype(np.float64)).sum(axis=1))[rows]
-    error = rounding_bound(q.shape[1], norms, halves.astype(np.float64))
-    return scores - error, scores + error
-
-
-def _kth_by_query(
-    rows: npt.NDArray[np.intp], values: npt.NDArray[np.float64], queries: int, k: int
-) -> npt.NDArray[np.float64]:
-    """(queries,) the k-th largest of each query's values (values[i] belong to query rows[i],
-    rows ascending); -inf for a query with fewer than k."""
-    counts = np.bincount(rows, minlength=queries)
-    place = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
-    grid = np.full((queries, int(counts.max(initial=0))), -np.inf)
-    grid[rows, place] = values
-    return _kth_largest(grid, k)
-
-
-def _kth_largest(values: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.float64]:
-    """Per row, the k-th largest value; -inf for rows of fewer than k values."""
-    if values.shape[1] < k:
-        return np.full(len(values), -np.inf)
-    return -np.partition(-values, k - 1, axis=1)[:, k - 1]

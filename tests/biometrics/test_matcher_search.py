@@ -28,7 +28,8 @@ from biometrics.matcher import (
     Searcher,
 )
 from biometrics.matcher.crew import Balance
-from biometrics.matcher.search import _cuts, _Nearest
+from biometrics.matcher.rerank import Nearest, Reranker
+from biometrics.matcher.search import _cuts
 
 DIM = 128
 
@@ -273,13 +274,13 @@ def test_kept_templates_reranked_a_chunk_at_a_time_match_the_reference(
         pytest.MonkeyPatch.context() as patch,
         _gallery(tmp_path_factory.mktemp("g") / "g", values, block=16) as gallery,
     ):
-        patch.setattr("biometrics.matcher.search.RERANK_MEMBERS", chunk)
-        patch.setattr("biometrics.matcher.search.SCAN_RERANK_MEMBERS", chunk)
-        patch.setattr("biometrics.matcher.search.KEPT_MEMBERS", held)
+        patch.setattr("biometrics.matcher.rerank.RERANK_MEMBERS", chunk)
+        patch.setattr("biometrics.matcher.rerank.SCAN_RERANK_MEMBERS", chunk)
+        patch.setattr("biometrics.matcher.rerank.KEPT_MEMBERS", held)
         patch.setattr("biometrics.matcher.search.RUN_TEMPLATES", 16)
         if not direct:
-            patch.setattr("biometrics.matcher.search.DIRECT_MEMBERS", 0)
-            patch.setattr("biometrics.matcher.search.DIRECT_FLOOR", 0)
+            patch.setattr("biometrics.matcher.rerank.DIRECT_MEMBERS", 0)
+            patch.setattr("biometrics.matcher.rerank.DIRECT_FLOOR", 0)
         hits = Searcher(gallery, threads=threads).search(queries, k=k, threshold=threshold)
         assert_same(hits, expected, gallery.ids)
 
@@ -302,7 +303,7 @@ def test_a_gallery_of_copies_is_reranked_in_bounded_memory(tmp_path: Path) -> No
         pytest.MonkeyPatch.context() as patch,
         _gallery(tmp_path / "g", values, block=4096) as gallery,
     ):
-        patch.setattr("biometrics.matcher.search.RERANK_MEMBERS", 4096)
+        patch.setattr("biometrics.matcher.rerank.RERANK_MEMBERS", 4096)
         searcher = Searcher(gallery, threads=1)
         for batch in (queries[:1], queries):
             searcher.search(batch, k=10)  # sessions made outside the measurement
@@ -320,7 +321,7 @@ def test_a_gallery_of_copies_is_reranked_in_bounded_memory(tmp_path: Path) -> No
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_scan_of_copies_holds_a_bounded_number_of_members(tmp_path: Path, threads: int) -> None:
     """Copies of one template, in runs of 4,096, and 8 queries near them: every copy is a
-    member of every query's selection. Gathered after the scan (before _Kept), the members
+    member of every query's selection. Gathered after the scan (before rerank.Kept), the members
     of 30,000 copies took ~23 MiB of numpy temporaries and of 90,000 copies ~49 MiB; settled
     whenever more than 8,192 are held, both stay at the re-rank chunk's ~13 MiB for each
     worker settling at once, and the result is still the float64 reference's."""
@@ -342,8 +343,8 @@ def test_a_scan_of_copies_holds_a_bounded_number_of_members(tmp_path: Path, thre
             _gallery(tmp_path / f"g{copies}", values, block=4096) as gallery,
         ):
             patch.setattr("biometrics.matcher.search.RUN_TEMPLATES", 4096)
-            patch.setattr("biometrics.matcher.search.KEPT_MEMBERS", 8192)
-            patch.setattr("biometrics.matcher.search.RERANK_MEMBERS", 4096)
+            patch.setattr("biometrics.matcher.rerank.KEPT_MEMBERS", 8192)
+            patch.setattr("biometrics.matcher.rerank.RERANK_MEMBERS", 4096)
             searcher = Searcher(gallery, threads=threads)
             assert len(searcher._current_plan().runs) >= copies // 4096
             searcher.search(queries, k=10)  # sessions made outside the measurement
@@ -374,9 +375,9 @@ def test_the_nearest_so_far_take_ties_to_the_lower_slot_whichever_run_ends_first
     query = (values[1] + 0.25).astype(np.float32)[None]
     with pytest.MonkeyPatch.context() as patch, _gallery(tmp_path / "g", values) as gallery:
         if not direct:
-            patch.setattr("biometrics.matcher.search.DIRECT_MEMBERS", 0)
-            patch.setattr("biometrics.matcher.search.DIRECT_FLOOR", 0)
-        nearest = _Nearest(Searcher(gallery, threads=1), query, 2, -np.inf, np.zeros(2))
+            patch.setattr("biometrics.matcher.rerank.DIRECT_MEMBERS", 0)
+            patch.setattr("biometrics.matcher.rerank.DIRECT_FLOOR", 0)
+        nearest = Nearest(Reranker(gallery), query, 2, -np.inf, np.zeros(2))
         lock = threading.Lock()
         nearest.add(np.array([5, 6, 9], np.int64), lock)  # the later run, merged first
         assert [slot for _, slot in nearest.best] == [5, 9]
@@ -550,10 +551,10 @@ def test_float32_rounding_of_bounds_is_outward(value: float) -> None:
     # The graph's slack and lowest inputs are float32: rounded the wrong way by even one step,
     # a run could leave out a group that holds a true top-k template. (Scores and bounds stay
     # within ~1e10: template and query elements are at most 1e4.)
-    from biometrics.matcher.search import _float32_down, _float32_up
+    from biometrics.matcher.rerank import float32_down, float32_up
 
     values = np.array([value])
-    up, down = _float32_up(values), _float32_down(values)
+    up, down = float32_up(values), float32_down(values)
     assert up.dtype == down.dtype == np.float32
     assert float(up[0]) >= value >= float(down[0])
     if np.isfinite(value):
