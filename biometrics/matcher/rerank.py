@@ -50,8 +50,13 @@ RERANK_MEMBERS = 16384
 # time of 16,384 at B = 1,024 over 100k templates (0.986 over 1M; in-process A/B).
 SCAN_RERANK_MEMBERS = 4096
 
-# Templates settled for a search: query rows, gallery slots and their float64 distances.
-Best = tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], npt.NDArray[np.float64]]
+# Of templates, one value each: the query row (of a batch) it is kept for, its gallery slot,
+# its float64 distance to that query.
+Rows = npt.NDArray[np.intp]
+Slots = npt.NDArray[np.int64]
+Distances = npt.NDArray[np.float64]
+# Templates settled for a search.
+Best = tuple[Rows, Slots, Distances]
 
 
 def joined(*parts: Best) -> Best:
@@ -61,9 +66,9 @@ def joined(*parts: Best) -> Best:
 
 
 def first_k(
-    rows: npt.NDArray[np.intp],
-    slots: npt.NDArray[np.int64],
-    distances: npt.NDArray[np.float64],
+    rows: Rows,
+    slots: Slots,
+    distances: Distances,
     k: int,
 ) -> Best:
     """Each query row's k nearest (by distance, then slot), ordered by row, distance, slot."""
@@ -97,8 +102,8 @@ class Reranker:
     def settle(
         self,
         q: npt.NDArray[np.float32],
-        rows: npt.NDArray[np.intp],
-        slots: npt.NDArray[np.int64],
+        rows: Rows,
+        slots: Slots,
         k: int,
         carried: Best | None,
         *,
@@ -151,8 +156,8 @@ class Reranker:
     def _nearest(
         self,
         q: npt.NDArray[np.float32],
-        rows: npt.NDArray[np.intp],
-        slots: npt.NDArray[np.int64],
+        rows: Rows,
+        slots: Slots,
         k: int,
     ) -> Best:
         """`first_k` of the kept templates by true float64 distance. Where many are kept
@@ -169,11 +174,11 @@ class Reranker:
         return first_k(rows, slots, np.sqrt(np.square(diff).sum(axis=1)), k)
 
     def nearest_one(
-        self, q: npt.NDArray[np.float32], slots: npt.NDArray[np.int64], k: int
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        self, q: npt.NDArray[np.float32], slots: Slots, k: int
+    ) -> tuple[Slots, Distances]:
         """The k nearest of a few templates to one query (1, dim), by float64 distance, ties
         to the lower slot: (slots, distances), nearest first. What `settle` gives for so few
-        (see `_direct`), in a third of its numpy calls: after a scan the caches are cold and
+        (see `direct`), in a third of its numpy calls: after a scan the caches are cold and
         each call costs several microseconds (45 templates: 48 us after a run, 16 us warm, on
         a 2-core Xeon, model 167)."""
         diff = self.gallery.stored_at(slots).astype(np.float64)
@@ -251,7 +256,7 @@ class Nearest:
         """(1, 1) the run's ``lowest`` input: what the top k reaches so far, less its bound."""
         return float32_down(np.array([[self.reached - self.margin[run]]]))
 
-    def add(self, slots: npt.NDArray[np.int64], lock: threading.Lock) -> None:
+    def add(self, slots: Slots, lock: threading.Lock) -> None:
         """Re-ranks a finished run's candidates (gallery slots, ascending) and merges them in."""
         gallery = self.reranker.gallery
         if len(slots) == 0:
@@ -330,7 +335,7 @@ class Kept:
         if taken is not None:
             self._settle(*taken)
 
-    def _settle(self, rows: npt.NDArray[np.intp], slots: npt.NDArray[np.int64]) -> None:
+    def _settle(self, rows: Rows, slots: Slots) -> None:
         """Re-ranks members `add` took and merges their k best per query into `settled`.
         Thread-safe, and run outside the scan's lock: for a gallery of copies it takes
         seconds, which under the lock left the other workers waiting (64 queries against 1M
@@ -342,7 +347,7 @@ class Kept:
                 part = first_k(*joined(self.settled, part), self.k)
             self.settled = part
 
-    def remaining(self, reach: RunningReach) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:
+    def remaining(self, reach: RunningReach) -> tuple[Rows, Slots]:
         """The members held whose upper bound reaches the reach now (approximate score at
         least the reach less the run's bound), as (rows, slots), rows ascending; none is held
         afterwards. Taken KEPT_MEMBERS at a time, for the temporaries' sake."""
@@ -388,7 +393,7 @@ def float32_down(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
 
 def float32_bounds(
     q: npt.NDArray[np.float32],
-    rows: npt.NDArray[np.intp],
+    rows: Rows,
     templates: npt.NDArray[np.float32],
     halves: npt.NDArray[np.float32],
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
@@ -401,7 +406,7 @@ def float32_bounds(
 
 
 def _kth_by_query(
-    rows: npt.NDArray[np.intp], values: npt.NDArray[np.float64], queries: int, k: int
+    rows: Rows, values: npt.NDArray[np.float64], queries: int, k: int
 ) -> npt.NDArray[np.float64]:
     """(queries,) the k-th largest of each query's values (values[i] belong to query rows[i],
     rows ascending); -inf for a query with fewer than k."""
