@@ -460,11 +460,12 @@ def _best_groups_model(
     return _model(helper.make_graph(nodes, name, inputs, outputs))
 
 
-def _cut() -> list[onnx.NodeProto]:
-    """Nodes that leave ``cut`` (B, 1): max(k-th best maximum - ``slack``, ``lowest``)."""
+def _cut(count: str = "k", ranked: str = "scores") -> list[onnx.NodeProto]:
+    """Nodes that leave ``cut`` (B, 1): max(the `count`-th of `ranked` (B, n), descending
+    (by default the k-th best maximum) - ``slack``, ``lowest``)."""
     return [
-        helper.make_node("Sub", ["k", "one"], ["last"]),
-        helper.make_node("Gather", ["scores", "last"], ["kth"], axis=1),
+        helper.make_node("Sub", [count, "one"], ["last"]),
+        helper.make_node("Gather", [ranked, "last"], ["kth"], axis=1),
         helper.make_node("Sub", ["kth", "slack"], ["kth_less_slack"]),
         helper.make_node("Max", ["kth_less_slack", "lowest"], ["cut"]),
     ]
@@ -501,10 +502,7 @@ def _one_query_candidates(maxima: str, group: int) -> list[onnx.NodeProto]:
             largest=1,
             sorted=1,
         ),
-        helper.make_node("Sub", ["member_k", "one"], ["last"]),
-        helper.make_node("Gather", ["best_members", "last"], ["kth"], axis=1),
-        helper.make_node("Sub", ["kth", "slack"], ["kth_less_slack"]),
-        helper.make_node("Max", ["kth_less_slack", "lowest"], ["cut"]),
+        *_cut("member_k", "best_members"),
         helper.make_node("GreaterOrEqual", [maxima, "cut"], ["reaches"]),
         helper.make_node("NonZero", ["reaches"], ["pairs"]),
         helper.make_node("Gather", ["pairs", "one"], ["numbers"], axis=0),

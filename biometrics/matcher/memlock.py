@@ -33,13 +33,13 @@ def lock(path: Path, arrays: Iterable[np.ndarray[Any, Any]]) -> int:
     all or nothing: on a refusal unlocks what it locked and raises `MemoryLockRefused`. mlock
     reads in every page it locks that is not in RAM yet."""
     arrays = [a for a in arrays if a.nbytes]
+    requested = sum(a.nbytes for a in arrays)
     for i, array in enumerate(arrays):
         if _libc.mlock(array.ctypes.data, array.nbytes) != 0:
             code = ctypes.get_errno()
             unlock(arrays[:i])
-            requested = sum(a.nbytes for a in arrays)
             raise MemoryLockRefused(path, requested, memlock_limit(), _reason(code))
-    return sum(a.nbytes for a in arrays)
+    return requested
 
 
 def unlock(arrays: Iterable[np.ndarray[Any, Any]]) -> None:

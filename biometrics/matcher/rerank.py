@@ -174,15 +174,15 @@ class Reranker:
         return first_k(rows, slots, np.sqrt(np.square(diff).sum(axis=1)), k)
 
     def nearest_one(
-        self, q: npt.NDArray[np.float32], slots: Slots, k: int
+        self, query: npt.NDArray[np.float64], slots: Slots, k: int
     ) -> tuple[Slots, Distances]:
-        """The k nearest of a few templates to one query (1, dim), by float64 distance, ties
+        """The k nearest of a few templates to one query (dim,), by float64 distance, ties
         to the lower slot: (slots, distances), nearest first. What `settle` gives for so few
         (see `direct`), in a third of its numpy calls: after a scan the caches are cold and
         each call costs several microseconds (45 templates: 48 us after a run, 16 us warm, on
         a 2-core Xeon, model 167)."""
         diff = self.gallery.stored_at(slots).astype(np.float64)
-        diff -= q[0].astype(np.float64)
+        diff -= query
         np.square(diff, out=diff)
         distances = np.sqrt(diff.sum(axis=1))
         order = np.lexsort((slots, distances))[:k]
@@ -245,9 +245,10 @@ class Nearest:
     ) -> None:
         self.reranker = reranker
         self.q = q  # (1, dim)
+        self.query = q[0].astype(np.float64)  # widened once, not in each run's re-rank
         self.k = k
         self.margin = margin  # (runs,) each run's widened error bound
-        self.square = float(np.square(q.astype(np.float64)).sum())
+        self.square = float(np.square(self.query).sum())
         self.best: list[tuple[float, int]] = []  # (distance, slot), nearest first
         # The least score of a hit (the floor), or of the k-th nearest so far, less rounding.
         self.reached = floor
@@ -264,7 +265,7 @@ class Nearest:
         if slots[-1] >= len(gallery):
             slots = slots[slots < len(gallery)]  # not the last block's padding
         if len(slots) <= direct(self.k, 1):
-            slots, distances = self.reranker.nearest_one(self.q, slots, self.k)
+            slots, distances = self.reranker.nearest_one(self.query, slots, self.k)
         else:
             rows = np.zeros(len(slots), np.intp)
             chunk = min(RERANK_MEMBERS, SCAN_RERANK_MEMBERS)

@@ -281,7 +281,7 @@ class Searcher:
         # each run selected, whose own upper bound reaches T.
         rows, slots = kept.remaining(reach)
         if len(q) == 1 and kept.settled is None and len(slots) <= direct(k, 1):
-            slots, distances = self._rerank.nearest_one(q, slots, k)
+            slots, distances = self._rerank.nearest_one(q[0].astype(np.float64), slots, k)
             best = np.zeros(len(slots), np.intp), slots, distances
         else:
             threads = Threads(self.threads, self._on_threads)
@@ -456,8 +456,7 @@ class Searcher:
         slack = float32_up(2.0 * margin)[:, :, None]
         feeds = []
         for r, run in enumerate(runs):
-            groups = -(-run.templates // self.group)
-            feeds.append({"k": np.array([min(k, groups)], np.int64), "slack": slack[r]})
+            feeds.append({"k": np.array([self._best_groups(run, k)], np.int64), "slack": slack[r]})
         if self._device is not None:
             self._run_resident(q, runs, feeds, reach, kept, self._device)
             return reach
@@ -468,7 +467,11 @@ class Searcher:
             feed.update(common)
         # Made here, not by two workers at once.
         sessions = [self._session("batch", len(run.blocks)) for run in runs]
-        self._run_cpu(sessions, feeds, reach, kept)
+
+        def finish(index: int, outputs: list[Any], lock: threading.Lock) -> None:
+            kept.add(index, outputs, reach, lock)
+
+        self._run_cpu(sessions, feeds, reach.lowest, finish)
         return reach
 
     def _scan_one(
@@ -493,7 +496,7 @@ class Searcher:
         feeds, sessions = [], []
         for r, run in enumerate(runs):
             count, stacked = self._stacked_feed(run)
-            groups = min(k, -(-run.templates // self.group))
+            groups = self._best_groups(run, k)
             feeds.append(
                 {
                     **stacked,
@@ -505,19 +508,19 @@ class Searcher:
             )
             # Made here, not by two workers at once.
             sessions.append(self._session("single", count))
-        lock = threading.Lock()
 
-        def claim(index: int) -> None:
-            feeds[index]["lowest"] = nearest.lowest(index)
+        def finish(index: int, outputs: list[Any], lock: threading.Lock) -> None:
+            nearest.add(outputs[0] + runs[index].blocks[0].first_slot, lock)
 
-        def step(index: int) -> None:
-            (candidates,) = sessions[index].run(None, feeds[index])
-            nearest.add(candidates + runs[index].blocks[0].first_slot, lock)
-
-        scan = self._on_threads(len(runs), step, lock, claim, [run.templates for run in runs])
+        sizes = [run.templates for run in runs]
+        scan = self._run_cpu(sessions, feeds, nearest.lowest, finish, sizes)
         if scan is not None and len(runs) == self.threads:
             self._balance.observe(scan)
         return nearest.best
+
+    def _best_groups(self, run: _Run, k: int) -> int:
+        """How many best groups a run returns (its ``k`` input): k, or all of its groups."""
+        return min(k, -(-run.templates // self.group))
 
     def _query_feed(self, coded: QueryCodes) -> dict[str, Any]:
         """The query codes and their scale, as every run of a CPU scan takes them."""
@@ -561,21 +564,23 @@ class Searcher:
         self,
         sessions: list[Any],
         feeds: list[dict[str, Any]],
-        reach: RunningReach,
-        kept: Kept,
-    ) -> None:
+        lowest: Callable[[int], npt.NDArray[np.float32]],
+        finish: Callable[[int, list[Any], threading.Lock], None],
+        sizes: Sequence[int] | None = None,
+    ) -> Round | None:
         """Runs the sessions on the calling thread and the crew's, runs taken in order. Each
-        run's ``lowest`` input is set as it starts from the reach of the runs done so far;
-        each finished run's outputs go to the reach and to `kept`."""
+        run's ``lowest`` input is set as it starts, to `lowest(run)` (from the runs done so
+        far), and its outputs go to `finish(run, outputs, lock)` as it ends, outside the scan's
+        `lock`, which `finish` takes for what it shares. Returns as `_on_threads` does."""
         lock = threading.Lock()
 
         def claim(index: int) -> None:
-            feeds[index]["lowest"] = reach.lowest(index)
+            feeds[index]["lowest"] = lowest(index)
 
         def step(index: int) -> None:
-            kept.add(index, sessions[index].run(None, feeds[index]), reach, lock)
+            finish(index, sessions[index].run(None, feeds[index]), lock)
 
-        self._on_threads(len(feeds), step, lock, claim)
+        return self._on_threads(len(feeds), step, lock, claim, sizes)
 
     def _on_threads(
         self,
